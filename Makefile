@@ -1,0 +1,47 @@
+# The only entry points: a developer, CI (.ci/run) and the README use these same targets.
+PYTHON ?= python3
+PYTEST_ARGS ?=
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup install lint types stack-up stack-down stack-status test test-unit demo bench clean
+
+setup:  ## System packages the local stack needs (Redis from Debian; Java and Maven are assumed).
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+install: setup
+	$(PYTHON) -m pip install -q -e '.[dev]'
+
+lint:
+	ruff check .
+
+types:
+	mypy
+
+stack-up:
+	interactions stack up
+
+stack-down:
+	interactions stack down
+
+stack-status:
+	interactions stack status
+
+test: install lint types stack-up  ## The whole suite: lint, types, unit and integration tests.
+	interactions schema --check
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(PYTHON) -m pytest -m unit $(PYTEST_ARGS)
+
+demo: install stack-up  ## The main job end to end on local defaults.
+	interactions demo
+
+bench: install stack-up  ## Every benchmark; each prints ours beside its baseline and the ratio.
+	@set -e; for script in tests/bench/bench_*.py; do \
+	  echo "== $$script"; $(PYTHON) $$script; done
+
+clean:
+	interactions stack down --purge || true
+	rm -rf .data out .pytest_cache .mypy_cache .ruff_cache

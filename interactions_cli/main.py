@@ -1,0 +1,30 @@
+"""`interactions`: the one CLI. Each area registers its commands from its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from interactions_cli import demo_cmd, produce_cmd, schema_cmd, stack_cmd
+
+app = typer.Typer(
+    name="interactions",
+    help="Capture search interactions; popularity boosts, history, analytics, training data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+for module in (
+    stack_cmd,
+    produce_cmd,
+    schema_cmd,
+    demo_cmd,
+):
+    module.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""InteractionProducer: the Python SDK that backends use to emit events.
+
+Validation happens before anything is queued, so a bad event raises at the call site
+(`pydantic.ValidationError` naming the field); delivery happens in the background through
+librdkafka, and every failed delivery is reported: to an optional callback, and by `flush()`
+raising `DeliveryError`. Nothing fails silently.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+import orjson
+from confluent_kafka import KafkaError, Message, Producer
+from pydantic import ValidationError
+
+from producers._config import producer_config
+from producers._delivery import BulkResult, DeliveryError, DeliveryFailure
+from schemas.errors import describe
+from schemas.events import InteractionEvent, SearchEvent
+from schemas.privacy import hash_user_id
+from schemas.settings import Settings
+from schemas.topics import Topics, interaction_key, search_key
+from schemas.wire import HEADER_EVENT_KIND, HEADER_SCHEMA_VERSION, encode
+
+Event = InteractionEvent | SearchEvent
+EventInput = InteractionEvent | SearchEvent | Mapping[str, Any]
+DeliveryCallback = Callable[[Event, DeliveryFailure | None], None]
+
+_QUEUE_FULL_WAIT_S = 0.05
+_QUEUE_FULL_MAX_WAIT_S = 30.0
+
+
+class InteractionProducer:
+    """Validate, optionally pseudonymise, and publish events to Kafka with delivery reports.
+
+    Use as a context manager (flushes on exit) or call `flush()` yourself. `on_delivery`, if
+    given, is called from `poll()`/`flush()` for every event with `None` or the failure.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        config: dict[str, Any] | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        self._settings = settings
+        self._topics = Topics.from_settings(settings)
+        self._hmac_key = (
+            settings.user_id_hmac_key.get_secret_value() if settings.user_id_hmac_key else None
+        )
+        self._on_delivery = on_delivery
+        self._producer = Producer(producer_config(settings, config))
+        self._lock = threading.Lock()
+        self._failures: list[DeliveryFailure] = []
+        self._validation_context = {"max_future_skew_s": settings.max_future_skew_s}
+
+    # -- validation ------------------------------------------------------------------------
+    def _prepare(self, model: type[Event], event: EventInput) -> Event:
+        if isinstance(event, Mapping):
+            event = model.model_validate(event, context=self._validation_context)
+        elif not isinstance(event, model):
+            raise TypeError(f"expected {model.__name__} or a mapping, got {type(event).__name__}")
+        if self._hmac_key and event.user_id is not None:
+            hashed = hash_user_id(event.user_id, self._hmac_key)
+            event = event.model_copy(update={"user_id": hashed})
+        return event
+
+    # -- sending ---------------------------------------------------------------------------
+    def send(self, event: EventInput) -> InteractionEvent:
+        """Queue one interaction; returns the event as sent (with its event_id and timestamp)."""
+        prepared = self._prepare(InteractionEvent, event)
+        assert isinstance(prepared, InteractionEvent)
+        self._produce(prepared, None, None)
+        return prepared
+
+    def send_search(self, event: EventInput) -> SearchEvent:
+        """Queue one search event (a result list served for a query)."""
+        prepared = self._prepare(SearchEvent, event)
+        assert isinstance(prepared, SearchEvent)
+        self._produce(prepared, None, None)
+        return prepared
+
+    def send_many(
+        self,
+        events: Iterable[EventInput],
+        *,
+        kind: type[Event] = InteractionEvent,
+        wait: bool = True,
+        timeout: float = 30.0,
+    ) -> BulkResult:
+        """Bulk path: validate each event, queue the valid ones, and (by default) wait for
+        Kafka to acknowledge them. Invalid events are reported by index and never block the
+        valid ones; delivery failures are reported by index as well."""
+        result = BulkResult()
+        pending = _Countdown()
+        for index, raw in enumerate(events):
+            try:
+                prepared = self._prepare(kind, raw)
+            except ValidationError as exc:
+                result.invalid[index] = describe(exc)
+                continue
+            pending.add()
+            self._produce(prepared, partial(self._bulk_report, result, pending, index), index)
+            result.accepted += 1
+        if wait:
+            self._wait_for(pending, timeout)
+        return result
+
+    def _produce(
+        self,
+        event: Event,
+        report: Callable[[KafkaError | None, Message], None] | None,
+        index: int | None,
+    ) -> None:
+        if isinstance(event, InteractionEvent):
+            topic, key, kind = self._topics.interactions, interaction_key(event), b"interaction"
+        else:
+            topic, key, kind = self._topics.searches, search_key(event), b"search"
+        callback = report or partial(self._report, event)
+        value = encode(event)
+        headers: list[tuple[str, str | bytes | None]] = [
+            (HEADER_SCHEMA_VERSION, b"1"),
+            (HEADER_EVENT_KIND, kind),
+        ]
+        deadline = time.monotonic() + _QUEUE_FULL_MAX_WAIT_S
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=callback
+                )
+                break
+            except BufferError:
+                # librdkafka's local queue is full: serve delivery reports to make room.
+                if time.monotonic() > deadline:
+                    raise
+                self._producer.poll(_QUEUE_FULL_WAIT_S)
+        self._producer.poll(0)
+
+    # -- delivery reports ------------------------------------------------------------------
+    def _report(self, event: Event, err: KafkaError | None, _msg: Message) -> None:
+        failure = None if err is None else DeliveryFailure(event.event_id, err.str())
+        if failure is not None:
+            with self._lock:
+                self._failures.append(failure)
+        if self._on_delivery is not None:
+            self._on_delivery(event, failure)
+
+    def _bulk_report(
+        self,
+        result: BulkResult,
+        pending: _Countdown,
+        index: int,
+        err: KafkaError | None,
+        msg: Message,
+    ) -> None:
+        if err is None:
+            result.delivered += 1
+        else:
+            event_id = _event_id_of(msg)
+            result.failed.append(DeliveryFailure(event_id, err.str(), index))
+        pending.done()
+
+    def _wait_for(self, pending: _Countdown, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while pending.remaining and time.monotonic() < deadline:
+            self._producer.poll(0.01)
+        if pending.remaining:
+            raise TimeoutError(
+                f"{pending.remaining} event(s) still unacknowledged after {timeout:.1f} s"
+            )
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Serve pending delivery reports; returns how many were served."""
+        return int(self._producer.poll(timeout))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every queued event is acknowledged; raise DeliveryError on any failure."""
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            raise TimeoutError(f"{remaining} event(s) still queued after {timeout:.1f} s")
+        with self._lock:
+            failures, self._failures = self._failures, []
+        if failures:
+            raise DeliveryError(failures)
+
+    def __len__(self) -> int:
+        """Events queued and not yet acknowledged."""
+        return len(self._producer)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.flush()
+        else:
+            self._producer.flush(5.0)
+
+
+class _Countdown:
+    """Outstanding deliveries of one bulk call (touched only from the polling thread)."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self) -> None:
+        self.remaining = 0
+
+    def add(self) -> None:
+        self.remaining += 1
+
+    def done(self) -> None:
+        self.remaining -= 1
+
+
+def _event_id_of(msg: Message) -> UUID:
+    try:
+        return UUID(orjson.loads(msg.value() or b"{}")["event_id"])
+    except (KeyError, ValueError, TypeError):
+        return UUID(int=0)

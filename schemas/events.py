@@ -1,0 +1,210 @@
+"""The event contract: what producers send and every consumer reads.
+
+`InteractionEvent` keeps the seed API's fields unchanged (`feature_id`, `interaction_type`,
+`position`, `metadata`, `user_id`, `session_id`) so a client written against the seed works as
+is; the added fields are optional for the client and filled in on arrival.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final, Literal
+from uuid import UUID, uuid4
+
+import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from schemas.interaction_types import LONG_VIEW, TYPE_NAME_PATTERN
+from schemas.limits import (
+    DEFAULT_MAX_FUTURE_SKEW_S,
+    MAX_DURATION_MS,
+    MAX_ID_LENGTH,
+    MAX_METADATA_BYTES,
+    MAX_POSITION,
+    MAX_QUERY_LENGTH,
+    MAX_RESULTS_PER_SEARCH,
+    MAX_TYPES_PER_EVENT,
+)
+
+SCHEMA_VERSION: Final = 1
+
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
+"""An opaque id: 1-256 characters, no control characters."""
+
+TypeName = Annotated[str, StringConstraints(pattern=TYPE_NAME_PATTERN)]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Naive timestamps are taken as UTC; aware ones are converted to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _check_not_future(value: datetime, info: ValidationInfo) -> datetime:
+    """Reject event times beyond the allowed clock skew; the context may override both."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    now: datetime = context.get("now") or _utc_now()
+    skew = timedelta(seconds=context.get("max_future_skew_s", DEFAULT_MAX_FUTURE_SKEW_S))
+    if value > now + skew:
+        raise ValueError(
+            f"must not be more than {int(skew.total_seconds())} s in the future, "
+            f"got {value.isoformat()}"
+        )
+    return value
+
+
+class _EventBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    schema_version: Literal[1] = Field(
+        SCHEMA_VERSION, description="Wire format version; absent means 1."
+    )
+    event_id: UUID = Field(
+        default_factory=uuid4,
+        description="Idempotency key: resending the same event_id is counted once.",
+    )
+    timestamp: datetime = Field(
+        default_factory=_utc_now,
+        description="Event time in UTC (RFC 3339). Set on arrival when missing.",
+    )
+    user_id: Identifier | None = Field(None, description="User id, or its HMAC.")
+    session_id: Identifier | None = Field(None, description="Session id.")
+    retriever_id: Identifier | None = Field(None, description="Retriever that served results.")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _timestamp_utc_not_future(cls, value: datetime, info: ValidationInfo) -> datetime:
+        return _check_not_future(_as_utc(value), info)
+
+
+class InteractionEvent(_EventBase):
+    """One user reaction to one result: the seed's POST /v1/retrievers/interactions body."""
+
+    feature_id: Identifier = Field(description="Document id from the retriever's results.")
+    interaction_type: list[TypeName] = Field(
+        min_length=1,
+        max_length=MAX_TYPES_PER_EVENT,
+        description="One or more signal types, e.g. ['click', 'long_view'].",
+    )
+    position: int | None = Field(
+        None, ge=0, le=MAX_POSITION, description="0-based position in the results."
+    )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free-form context; `query` (str) and `duration_ms` (int) are understood.",
+    )
+    query_id: Identifier | None = Field(
+        None, description="Links the interaction to the SearchEvent it came from."
+    )
+
+    @field_validator("interaction_type", mode="before")
+    @classmethod
+    def _single_type_as_list(cls, value: Any) -> Any:
+        """Accept a bare string as a one-element list (a common client shortcut)."""
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("interaction_type")
+    @classmethod
+    def _dedupe_types(cls, value: list[str]) -> list[str]:
+        """Repeating a type in one event does not make it count twice."""
+        return list(dict.fromkeys(value))
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(orjson.dumps(value))
+        except TypeError as exc:
+            raise ValueError(f"must be JSON-serialisable ({exc})") from None
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON, got {size}")
+        duration = value.get("duration_ms")
+        if duration is not None and (
+            isinstance(duration, bool)
+            or not isinstance(duration, int | float)
+            or not 0 <= duration <= MAX_DURATION_MS
+        ):
+            raise ValueError(
+                f"duration_ms must be a number between 0 and {MAX_DURATION_MS}, got {duration!r}"
+            )
+        query = value.get("query")
+        if query is not None and (not isinstance(query, str) or len(query) > MAX_QUERY_LENGTH):
+            raise ValueError(f"query must be a string of at most {MAX_QUERY_LENGTH} characters")
+        return value
+
+    @property
+    def query(self) -> str | None:
+        query = self.metadata.get("query")
+        return query if isinstance(query, str) else None
+
+    @property
+    def duration_ms(self) -> int | None:
+        duration = self.metadata.get("duration_ms")
+        return int(duration) if isinstance(duration, int | float) else None
+
+
+def effective_types(event: InteractionEvent, long_view_ms: int) -> list[str]:
+    """The event's types plus `long_view` when its dwell time reaches the threshold."""
+    types = event.interaction_type
+    duration = event.duration_ms
+    if duration is not None and duration >= long_view_ms and LONG_VIEW not in types:
+        return [*types, LONG_VIEW]
+    return list(types)
+
+
+class SearchEvent(_EventBase):
+    """A result list served for a query; zero `total_hits` marks a zero-result query.
+
+    Interactions link to it through `query_id`; it is what makes true CTR (clicks over
+    impressions), skip-above negatives and content-gap reports computable.
+    """
+
+    query_id: Identifier = Field(
+        default_factory=lambda: uuid4().hex, description="Id that interactions refer to."
+    )
+    query: str = Field(max_length=MAX_QUERY_LENGTH, description="Query text as the user typed it.")
+    results: list[Identifier] = Field(
+        default_factory=list,
+        max_length=MAX_RESULTS_PER_SEARCH,
+        description="feature_ids in the order shown; index = position.",
+    )
+    total_hits: int = Field(ge=0, description="Hits the retriever found (>= len(results)).")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form context.")
+
+    @model_validator(mode="after")
+    def _hits_cover_results(self) -> SearchEvent:
+        if self.total_hits < len(self.results):
+            raise ValueError(
+                f"total_hits: must be >= number of results ({len(self.results)}), "
+                f"got {self.total_hits}"
+            )
+        return self
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = len(orjson.dumps(value))
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON, got {size}")
+        return value
+
+    @property
+    def is_zero_result(self) -> bool:
+        return self.total_hits == 0

@@ -1,0 +1,84 @@
+"""Wire format v1: one JSON object per Kafka message, encoded with orjson.
+
+The payload is the event model itself plus `schema_version`. A message without
+`schema_version` is read as version 1, so seed-format JSON produced by hand or by other
+languages is accepted; a higher version is refused with a clear reason instead of guessed at.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from schemas.errors import describe
+from schemas.events import SCHEMA_VERSION, InteractionEvent, SearchEvent
+
+CONTENT_TYPE: Final = "application/json"
+HEADER_SCHEMA_VERSION: Final = "schema-version"
+HEADER_EVENT_KIND: Final = "event-kind"
+
+_ORJSON_OPTIONS: Final = orjson.OPT_UTC_Z
+
+EventT = TypeVar("EventT", InteractionEvent, SearchEvent)
+
+
+class DecodeError(ValueError):
+    """A message that cannot become an event; `reason` is safe to put in a DLQ header."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def to_json_dict(event: BaseModel) -> dict[str, Any]:
+    """The event as JSON-ready Python values (what the wire and ClickHouse rows carry)."""
+    return event.model_dump(mode="json")
+
+
+def encode(event: InteractionEvent | SearchEvent) -> bytes:
+    return orjson.dumps(event.model_dump(), option=_ORJSON_OPTIONS)
+
+
+def encode_many(events: list[InteractionEvent] | list[SearchEvent]) -> list[bytes]:
+    return [encode(e) for e in events]
+
+
+def _load(payload: bytes | str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise DecodeError(f"must be a JSON object, got {type(data).__name__}")
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise DecodeError(f"schema_version: unsupported version {version!r}, expected 1")
+    return data
+
+
+def validate(
+    model: type[EventT], data: dict[str, Any], context: dict[str, Any] | None = None
+) -> EventT:
+    """Validate a decoded object, turning pydantic's error into a DecodeError naming fields."""
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise DecodeError("; ".join(describe(exc))) from None
+
+
+def decode(
+    model: type[EventT], payload: bytes | str, context: dict[str, Any] | None = None
+) -> EventT:
+    return validate(model, _load(payload), context)
+
+
+def decode_interaction(
+    payload: bytes | str, context: dict[str, Any] | None = None
+) -> InteractionEvent:
+    return decode(InteractionEvent, payload, context)
+
+
+def decode_search(payload: bytes | str, context: dict[str, Any] | None = None) -> SearchEvent:
+    return decode(SearchEvent, payload, context)
