@@ -191,6 +191,23 @@ class InteractionProducer:
         if failures:
             raise DeliveryError(failures)
 
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush, then drop whatever Kafka still has not taken so the client can go away.
+
+        Raises like `flush()` when events were not delivered; the purged ones are reported
+        as failures too, so closing never hides a loss.
+        """
+        try:
+            self.flush(timeout)
+        except TimeoutError:
+            self._producer.purge()
+            self._producer.flush(1.0)
+            with self._lock:
+                failures, self._failures = self._failures, []
+            if failures:
+                raise DeliveryError(failures) from None
+            raise
+
     def __len__(self) -> int:
         """Events queued and not yet acknowledged."""
         return len(self._producer)
@@ -205,9 +222,10 @@ class InteractionProducer:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
-            self.flush()
+            self.close()
         else:
             self._producer.flush(5.0)
+            self._producer.purge()
 
 
 class _Countdown:

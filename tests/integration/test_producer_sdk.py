@@ -89,6 +89,10 @@ def test_failed_delivery_is_never_silent(unique_settings: Settings) -> None:
     assert reports and reports[0] is not None
     bulk = producer.send_many([_event(2), _event(3)], timeout=10)
     assert [f.index for f in bulk.failed] == [0, 1] and bulk.delivered == 0
+    producer.send(_event(4))
+    with pytest.raises((DeliveryError, TimeoutError)):
+        producer.close(timeout=0.2)  # purges what Kafka never took, and says so
+    assert len(producer) == 0
 
 
 def test_produce_cli_reports_bad_lines_and_delivers_good_ones(

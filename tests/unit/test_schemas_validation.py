@@ -81,6 +81,7 @@ def test_seed_example_is_accepted_unchanged() -> None:
         ({"metadata": {"query": 42}}, "metadata: query must be a string"),
         ({"timestamp": "2999-01-01T00:00:00Z"}, "timestamp: must not be more than 300 s"),
         ({"timestamp": "yesterday"}, "timestamp: "),
+        ({"timestamp": 1_700_000_000}, "timestamp: must be an RFC 3339 date-time string"),
         ({"event_id": "not-a-uuid"}, "event_id: "),
         ({"schema_version": 2}, "schema_version: "),
         ({"postion": 3}, "postion: is not a known field"),
