@@ -1,0 +1,119 @@
+"""From a batch of Kafka records to what the Redis scripts apply: decode, classify, group.
+
+Pure (no I/O) so it is unit-tested directly. Each record ends in exactly one bucket: rejected
+(goes to the dead-letter topic), late, future, or one entry of a feature's event list. Events
+are grouped per (feature, topic, partition) in offset order, because that is the unit the
+apply script makes exactly-once with the partition's offset watermark.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from schemas.events import effective_types
+from schemas.redis_keys import history_member
+from schemas.settings import Settings
+from schemas.wire import DecodeError, decode_interaction
+from stream_processors._windows import Timeliness, hour_of, timeliness
+
+_DAY_MS: Final = 86_400_000
+_LAST_INSTANT: Final = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka message as the worker received it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    record: Record
+    reason: str
+
+
+@dataclass(slots=True)
+class FeatureEvents:
+    """One feature's events from one partition, in offset order."""
+
+    feature_id: str
+    topic: str
+    partition: int
+    events: list[tuple[int, bytes, int, list[str]]] = field(default_factory=list)
+    """(offset, event_id as 16 bytes, hour bucket, effective types)."""
+
+
+@dataclass(slots=True)
+class Plan:
+    now_ms: int
+    features: dict[tuple[str, str, int], FeatureEvents] = field(default_factory=dict)
+    history: dict[str, dict[str, int]] = field(default_factory=dict)
+    """user_id -> history member -> latest event time (ms)."""
+    rejected: list[Rejected] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    """late / future counts for metrics."""
+    last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    @property
+    def event_count(self) -> int:
+        return sum(len(f.events) for f in self.features.values())
+
+
+class Planner:
+    """Settings-bound classification of records (weights and windows do not change per batch)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._long_view_ms = settings.long_view_ms
+        self._max_window_days = settings.max_window_days
+        self._max_future_skew_s = settings.max_future_skew_s
+        self._history_ms = settings.history_days * _DAY_MS
+
+    def plan(self, records: list[Record], now_ms: int) -> Plan:
+        plan = Plan(now_ms)
+        history_cutoff = now_ms - self._history_ms
+        now = datetime.fromtimestamp(now_ms / 1000, UTC)
+        # Future events are classified below (counted, not applied), not refused as invalid.
+        context = {"now": now, "max_future_skew_s": (_LAST_INSTANT - now).total_seconds()}
+        for record in records:
+            position = (record.topic, record.partition)
+            if record.offset > plan.last_offsets.get(position, -1):
+                plan.last_offsets[position] = record.offset
+            if not record.value:
+                plan.rejected.append(Rejected(record, "empty message"))
+                continue
+            try:
+                event = decode_interaction(record.value, context)
+            except DecodeError as exc:
+                plan.rejected.append(Rejected(record, exc.reason))
+                continue
+            event_ms = int(event.timestamp.timestamp() * 1000)
+            when = timeliness(event_ms, now_ms, self._max_window_days, self._max_future_skew_s)
+            if when is Timeliness.FUTURE:
+                plan.outcomes["future"] += 1
+                continue
+            types = effective_types(event, self._long_view_ms)
+            if event.user_id is not None and event_ms >= history_cutoff:
+                members = plan.history.setdefault(event.user_id, {})
+                for interaction_type in types:
+                    member = history_member(interaction_type, event.feature_id)
+                    if event_ms > members.get(member, -1):
+                        members[member] = event_ms
+            if when is Timeliness.LATE:
+                plan.outcomes["late"] += 1
+                continue
+            group = (event.feature_id, record.topic, record.partition)
+            feature = plan.features.get(group)
+            if feature is None:
+                feature = plan.features[group] = FeatureEvents(*group)
+            feature.events.append((record.offset, event.event_id.bytes, hour_of(event_ms), types))
+        for feature in plan.features.values():
+            feature.events.sort(key=lambda e: e[0])
+        return plan

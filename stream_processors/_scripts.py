@@ -1,0 +1,68 @@
+"""The worker's Lua scripts, with their constants filled in from schemas/redis_keys.py.
+
+Scripts are run with EVALSHA; callers load them once (SCRIPT LOAD) and again after a
+NOSCRIPT error (Redis restarted or flushed its script cache). Re-running a batch after that
+is safe because every script is idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Final
+
+from schemas.redis_keys import FIELD_SEP, HOUR_MS, LO_PREFIX
+
+EXPIRY_SLACK_MS: Final = 86_400_000
+"""Feature keys outlive their newest bucket's last window by a day (clock skew, slow sweeps)."""
+
+_CONSTANTS: Final = {
+    "__SEP__": FIELD_SEP,
+    "__LO__": LO_PREFIX,
+    "__HOUR_MS__": str(HOUR_MS),
+    "__EXPIRY_SLACK_MS__": str(EXPIRY_SLACK_MS),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    name: str
+    source: str
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(self.source.encode()).hexdigest()
+
+
+def _read(name: str) -> str:
+    text = (files("stream_processors") / "lua" / f"{name}.lua").read_text()
+    for token, value in _CONSTANTS.items():
+        text = text.replace(token, value)
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    apply: Script
+    sweep: Script
+    range: Script
+    history: Script
+    publish: Script
+
+    @property
+    def all(self) -> tuple[Script, ...]:
+        return (self.apply, self.sweep, self.range, self.history, self.publish)
+
+
+@cache
+def scripts() -> Scripts:
+    common = _read("common")
+    return Scripts(
+        apply=Script("apply", common + _read("apply")),
+        sweep=Script("sweep", common + _read("sweep")),
+        range=Script("range", _read("range")),
+        history=Script("history", _read("history")),
+        publish=Script("publish", _read("publish")),
+    )

@@ -1,0 +1,84 @@
+"""Builds the popularity Faust app from settings; the logic lives in agents.py and _runtime.py."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+import faust
+import redis.asyncio as aioredis
+
+from schemas.settings import Settings
+from stream_processors import agents
+from stream_processors._metrics import WorkerMetrics
+from stream_processors._plan import Planner
+from stream_processors._runtime import PopularityRuntime
+from stream_processors._store import PopularityStore
+from stream_processors._windows import Clock, system_clock
+
+EXIT_WITHOUT_COMMIT = 70
+
+
+def group_id(settings: Settings) -> str:
+    """One consumer group per Redis prefix: its offsets describe that prefix's counts."""
+    return f"interactions-popularity-{settings.redis_key_prefix}"
+
+
+def exit_without_commit(exc: BaseException) -> None:
+    """Leave at once: a normal shutdown would commit the offsets of the failed batch."""
+    sys.stderr.flush()
+    os._exit(EXIT_WITHOUT_COMMIT)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    metrics: WorkerMetrics | None = None,
+    clock: Clock = system_clock,
+) -> tuple[faust.App, PopularityRuntime]:
+    app_id = group_id(settings)
+    datadir = Path(tempfile.gettempdir()) / "interactions-faust" / app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app = faust.App(
+        app_id,
+        broker=";".join(
+            f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")
+        ),
+        datadir=str(datadir),
+        store="memory://",
+        web_enabled=False,
+        value_serializer="raw",
+        key_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        topic_replication_factor=settings.topic_replication_factor,
+        topic_partitions=settings.topic_partitions,
+        stream_buffer_maxsize=max(4_096, 2 * settings.worker_batch_size),
+        stream_wait_empty=False,
+        producer_acks=-1,
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
+        **__import__("json").loads(os.environ.get("FAUST_EXTRA", "{}")),  # PERF-EXPERIMENT
+    )
+    dead_letters = app.topic(settings.topic_dead_letter, key_type=bytes, value_type=bytes)
+
+    async def dead_letter(
+        key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> Awaitable[Any]:
+        """Queue a dead letter now (not on commit); the result resolves on Kafka's ack."""
+        return await dead_letters.send(key=key, value=value, headers=headers, force=True)
+
+    store = PopularityStore(aioredis.Redis.from_url(settings.redis_url), settings, clock=clock)
+    runtime = PopularityRuntime(
+        store,
+        Planner(settings),
+        metrics or WorkerMetrics(),
+        clock=clock,
+        dead_letter=dead_letter,
+        on_fatal=exit_without_commit,
+    )
+    agents.register(app, settings, runtime)
+    return app, runtime

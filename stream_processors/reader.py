@@ -1,0 +1,279 @@
+"""The read side rerankers call: counts, boost, trending and history, straight from Redis.
+
+Imports no Faust, opens no connection of its own: it takes a synchronous `redis.Redis` (with
+or without `decode_responses`) and the settings. A precomputed window costs one pipelined
+HMGET per distinct candidate, one round trip in all. The sums carry the hour bucket they
+start at (`lo:<days>`); when the worker's sweeper is behind (or this reader's clock differs
+from the worker's), the difference is read from the hour buckets in a second round trip, so
+counts are exact for the reader's own clock either way. Windows that are not precomputed are
+summed from the hour buckets by a read-only Lua script: one call per candidate, costing
+O(buckets in the window), at most 24 x days x types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from schemas.interaction_types import TypeRegistry, is_valid_type_name
+from schemas.redis_keys import (
+    RedisKeys,
+    lo_field,
+    split_history_member,
+    sum_field,
+)
+from schemas.settings import Settings
+from stream_processors._scripts import scripts
+from stream_processors._windows import (
+    Clock,
+    check_windows,
+    hour_of,
+    now_ms,
+    system_clock,
+    window_start_hour,
+)
+from stream_processors.boost import BoostConfig, check_score, rerank
+from stream_processors.models import BoostedCandidate, HistoryItem, TrendingItem
+
+_DAY_MS = 86_400_000
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None else int(value)
+
+
+class PopularityReader:
+    """Counts, boosts, trending and per-user history for rerankers and retrievers."""
+
+    def __init__(
+        self, redis_client: redis.Redis[Any], settings: Settings, *, clock: Clock = system_clock
+    ) -> None:
+        self._redis = redis_client
+        self._keys = RedisKeys(settings.redis_key_prefix)
+        self._precomputed = check_windows(
+            settings.popularity_windows_days, settings.max_window_days
+        )
+        self._max_window_days = settings.max_window_days
+        self._default_window_days = settings.default_window_days
+        self._history_days = settings.history_days
+        self._types = TypeRegistry(settings.type_weights)
+        self._clock = clock
+        self._range = redis_client.register_script(scripts().range.source)
+
+    @property
+    def precomputed_windows(self) -> tuple[int, ...]:
+        return self._precomputed
+
+    # -- counts ----------------------------------------------------------------------------
+    def counts(
+        self,
+        feature_ids: Iterable[str],
+        types: Sequence[str] | None = None,
+        window_days: int | None = None,
+    ) -> dict[str, dict[str, int]]:
+        """Count per type in the window for each feature; None types: every type seen.
+
+        With explicit types every requested type is present (0 when none); with None only
+        types with a count above zero are.
+        """
+        days = self._window(window_days)
+        wanted = self._check_types(types)
+        unique = list(dict.fromkeys(feature_ids))
+        if not unique:
+            return {}
+        now_hour = hour_of(now_ms(self._clock))
+        start = window_start_hour(now_hour, days)
+        if days in self._precomputed:
+            result = self._precomputed_counts(unique, wanted, days, start)
+        else:
+            result = self._bucket_counts(unique, wanted, start)
+        if wanted is None:
+            return {fid: {t: c for t, c in by_type.items() if c} for fid, by_type in result.items()}
+        return result
+
+    def _precomputed_counts(
+        self, feature_ids: list[str], types: list[str] | None, days: int, start: int
+    ) -> dict[str, dict[str, int]]:
+        pipe = self._redis.pipeline(transaction=False)
+        fields = [lo_field(days)] + [sum_field(days, t) for t in types or ()]
+        for fid in feature_ids:
+            key = self._keys.feature_state(fid)
+            if types is None:
+                pipe.hgetall(key)
+            else:
+                pipe.hmget(key, fields)
+        replies = pipe.execute()
+        result: dict[str, dict[str, int]] = {}
+        stale: list[tuple[str, int]] = []
+        for fid, reply in zip(feature_ids, replies, strict=True):
+            if types is None:
+                lo, by_type = self._parse_all(reply, days)
+            else:
+                lo = reply[0]
+                by_type = {t: _int(v) for t, v in zip(types, reply[1:], strict=True)}
+            result[fid] = by_type
+            if lo is not None and int(lo) != start:
+                stale.append((fid, int(lo)))
+        if stale:
+            self._correct(result, stale, types, start)
+        return result
+
+    @staticmethod
+    def _parse_all(reply: Mapping[Any, Any], days: int) -> tuple[Any, dict[str, int]]:
+        prefix = sum_field(days, "")
+        lo = None
+        by_type: dict[str, int] = {}
+        for raw_field, value in reply.items():
+            name = _text(raw_field)
+            if name == lo_field(days):
+                lo = value
+            elif name.startswith(prefix):
+                by_type[name[len(prefix) :]] = _int(value)
+        return lo, by_type
+
+    def _correct(
+        self,
+        result: dict[str, dict[str, int]],
+        stale: list[tuple[str, int]],
+        types: list[str] | None,
+        start: int,
+    ) -> None:
+        """Sums start at the worker's `lo`; move them to this reader's window start."""
+        pipe = self._redis.pipeline(transaction=False)
+        for fid, lo in stale:
+            low, high = min(lo, start), max(lo, start)
+            self._range_call(pipe, fid, low, high, types)
+        for (fid, lo), reply in zip(stale, pipe.execute(), strict=True):
+            sign = -1 if lo < start else 1
+            by_type = result[fid]
+            for t, c in self._parse_range(reply).items():
+                by_type[t] = by_type.get(t, 0) + sign * c
+
+    def _bucket_counts(
+        self, feature_ids: list[str], types: list[str] | None, start: int
+    ) -> dict[str, dict[str, int]]:
+        pipe = self._redis.pipeline(transaction=False)
+        for fid in feature_ids:
+            self._range_call(pipe, fid, start, None, types)
+        result: dict[str, dict[str, int]] = {}
+        for fid, reply in zip(feature_ids, pipe.execute(), strict=True):
+            found = self._parse_range(reply)
+            result[fid] = found if types is None else {t: found.get(t, 0) for t in types}
+        return result
+
+    def _range_call(
+        self,
+        pipe: redis.client.Pipeline[Any],
+        feature_id: str,
+        from_hour: int,
+        to_hour: int | None,
+        types: list[str] | None,
+    ) -> None:
+        keys = [self._keys.feature_buckets(feature_id), self._keys.feature_bucket_index(feature_id)]
+        args = [from_hour, "+inf" if to_hour is None else to_hour, *(types or ())]
+        self._range(keys=keys, args=args, client=pipe)
+
+    @staticmethod
+    def _parse_range(reply: list[Any]) -> dict[str, int]:
+        return {_text(reply[k]): int(reply[k + 1]) for k in range(0, len(reply), 2)}
+
+    # -- boost -----------------------------------------------------------------------------
+    def boost(
+        self,
+        candidates: Sequence[tuple[str, float]],
+        config: BoostConfig | Mapping[str, Any] | None = None,
+    ) -> list[BoostedCandidate]:
+        """Candidates re-ranked by boosted score (formula in stream_processors.boost).
+
+        Highest boosted score first; equal scores keep their input order.
+        """
+        cfg = (
+            config if isinstance(config, BoostConfig) else BoostConfig.model_validate(config or {})
+        )
+        for index, (_, score) in enumerate(candidates):
+            check_score(index, score)  # before any Redis work
+        types = cfg.interaction_types
+        counts = self.counts([fid for fid, _ in candidates], types, cfg.time_window_days)
+        return rerank(candidates, counts, self._types.weights(types), cfg)
+
+    # -- trending --------------------------------------------------------------------------
+    def trending(
+        self, interaction_type: str | None = None, window_days: int | None = None, n: int = 10
+    ) -> list[TrendingItem]:
+        """Top `n` features by count of one type (None: by weighted score) in the window."""
+        days = self._window(window_days)
+        if days not in self._precomputed:
+            raise ValueError(
+                f"window_days: trending is kept for {list(self._precomputed)} days, got {days}"
+            )
+        if interaction_type is not None:
+            self._check_types([interaction_type])
+        if n < 1:
+            raise ValueError(f"n: must be >= 1, got {n}")
+        key = self._keys.trending(days, interaction_type)
+        rows = self._redis.zrevrange(key, 0, n - 1, withscores=True)
+        return [TrendingItem(rank, _text(m), float(s)) for rank, (m, s) in enumerate(rows, 1)]
+
+    # -- history ---------------------------------------------------------------------------
+    def history(
+        self,
+        user_id: str,
+        types: Sequence[str] | None = None,
+        days: int | None = None,
+        limit: int | None = None,
+    ) -> list[HistoryItem]:
+        """What a user interacted with, newest first: one item per (type, feature).
+
+        `user_id` is used as given (pass the HMAC when producers hash user ids).
+        """
+        horizon = self._history_days if days is None else days
+        if not 1 <= horizon <= self._history_days:
+            raise ValueError(f"days: must be between 1 and {self._history_days}, got {days}")
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit: must be >= 1, got {limit}")
+        wanted = self._check_types(types)
+        cutoff = now_ms(self._clock) - horizon * _DAY_MS
+        key = self._keys.user_history(user_id)
+        page = limit if wanted is None else None
+        rows = self._redis.zrevrangebyscore(
+            key, "+inf", cutoff, withscores=True, start=0 if page else None, num=page
+        )
+        items: list[HistoryItem] = []
+        for member, score in rows:
+            interaction_type, feature_id = split_history_member(_text(member))
+            if wanted is not None and interaction_type not in wanted:
+                continue
+            when = datetime.fromtimestamp(score / 1000, UTC)
+            items.append(HistoryItem(feature_id, interaction_type, when))
+            if limit is not None and len(items) >= limit:
+                break
+        return items
+
+    # -- arguments -------------------------------------------------------------------------
+    def _window(self, window_days: int | None) -> int:
+        days = self._default_window_days if window_days is None else window_days
+        if not 1 <= days <= self._max_window_days:
+            raise ValueError(
+                f"window_days: must be between 1 and {self._max_window_days}, got {days}"
+            )
+        return days
+
+    @staticmethod
+    def _check_types(types: Sequence[str] | None) -> list[str] | None:
+        if types is None:
+            return None
+        if isinstance(types, str):
+            types = [types]
+        if not types:
+            raise ValueError("types: must name at least one interaction type")
+        for name in types:
+            if not is_valid_type_name(name):
+                raise ValueError(f"types: {name!r} is not a lower-case identifier")
+        return list(dict.fromkeys(types))

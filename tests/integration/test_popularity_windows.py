@@ -1,0 +1,160 @@
+"""Window arithmetic against real Redis: boundaries, hour edges, out-of-order events, sweeps.
+
+The store and reader run with injected clocks, so "seven days later" takes no time; counts
+are compared with an independent computation from the input (tests/popularity_support.py).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas.settings import Settings
+from tests.popularity_support import (
+    StoreDriver,
+    days,
+    event,
+    expected_counts,
+    hour_floor,
+    on_time,
+)
+
+pytestmark = pytest.mark.integration
+
+# Mid-hour, near real time (Redis TTLs then look ordinary).
+NOW = hour_floor(datetime.now(UTC)) + timedelta(minutes=30)
+
+
+@pytest.fixture
+def driver(unique_settings: Settings) -> Iterator[StoreDriver]:
+    store = StoreDriver(unique_settings)
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("window", [7, 5], ids=["precomputed", "from-buckets"])
+def test_an_event_exactly_d_days_old_counts_until_the_next_hour_boundary(
+    driver: StoreDriver, window: int
+) -> None:
+    exactly = event("doc", NOW - days(window))
+    an_hour_older = event("doc", NOW - days(window) - timedelta(hours=1))
+    driver.apply([exactly, an_hour_older], NOW)
+    for now, expected in (
+        (NOW, 1),
+        (hour_floor(NOW) + timedelta(minutes=59, seconds=59), 1),
+        (hour_floor(NOW) + timedelta(hours=1), 0),
+    ):
+        counts = driver.reader(now).counts(["doc"], ["click"], window)
+        assert counts == {"doc": {"click": expected}}, now
+    assert driver.reader(NOW).counts(["doc"], ["click"], 30) == {"doc": {"click": 2}}
+
+
+def test_hour_edges_split_buckets(driver: StoreDriver) -> None:
+    edge = hour_floor(NOW) - timedelta(hours=3)
+    before, at_edge = event("doc", edge - timedelta(milliseconds=1)), event("doc", edge)
+    driver.apply([before, at_edge], NOW)
+    one_day_after_edge = edge + days(1)  # the 1-day window now starts exactly at `edge`
+    assert driver.reader(one_day_after_edge).counts(["doc"], ["click"], 1) == {"doc": {"click": 1}}
+    assert driver.reader(one_day_after_edge - timedelta(milliseconds=1)).counts(
+        ["doc"], ["click"], 1
+    ) == {"doc": {"click": 2}}
+
+
+def test_thirty_day_window_and_late_events(driver: StoreDriver) -> None:
+    oldest = hour_floor(NOW) - days(30)
+    counted = event("doc", oldest)
+    late = event("doc", oldest - timedelta(milliseconds=1))
+    result = driver.apply([counted, late], NOW)
+    assert result.applied == 1  # the late one never reaches Redis
+    assert driver.reader(NOW).counts(["doc"], ["click"], 30) == {"doc": {"click": 1}}
+    assert driver.reader(NOW).counts(["doc"], ["click"], 29) == {"doc": {"click": 0}}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_out_of_order_events_and_a_moving_clock_match_an_independent_count(
+    driver: StoreDriver, seed: int
+) -> None:
+    """Batches of shuffled events, the clock moving forward by hours to days between them,
+    sweeps now and then: every window's counts equal the recount from the input."""
+    rng = random.Random(seed)
+    settings = driver.settings
+    features = [f"doc{i}" for i in range(5)]
+    applied = []
+    now = NOW
+    for _ in range(8):
+        batch = [
+            event(
+                rng.choice(features),
+                now - timedelta(minutes=rng.randrange(0, 33 * 24 * 60)),
+                rng.choice([["click"], ["purchase"], ["click", "add_to_cart"]]),
+            )
+            for _ in range(rng.randrange(5, 30))
+        ]
+        driver.apply(batch, now)
+        applied.extend(e for e in batch if on_time(e, settings, now))
+        if rng.random() < 0.5:
+            driver.sweep(now)
+        now += timedelta(hours=rng.randrange(1, 80))
+    reader = driver.reader(now)
+    types = ["click", "purchase", "add_to_cart"]
+    for window in (1, 2, 7, 12, 30):
+        expected = expected_counts(applied, settings, now, window)
+        got = reader.counts(features, types, window)
+        for fid in features:
+            assert got[fid] == {t: expected.get(fid, {}).get(t, 0) for t in types}, (window, fid)
+    driver.sweep(now)
+    assert reader.counts(features, types, 7) == {
+        fid: {t: expected_counts(applied, settings, now, 7).get(fid, {}).get(t, 0) for t in types}
+        for fid in features
+    }
+
+
+def test_sweeper_moves_sums_and_trending_without_scanning(driver: StoreDriver) -> None:
+    driver.apply([event("hot", NOW - timedelta(hours=1)), event("cold", NOW - days(3))], NOW)
+    reader = driver.reader(NOW)
+    assert [i.feature_id for i in reader.trending("click", 1)] == ["hot"]
+    assert {i.feature_id for i in reader.trending("click", 7)} == {"hot", "cold"}
+
+    later = NOW + days(1)
+    stale = driver.reader(later)
+    # Reads are exact before the sweep (corrected from the buckets) ...
+    assert stale.counts(["hot"], ["click"], 1) == {"hot": {"click": 0}}
+    # ... trending catches up when the due index says the feature's bucket aged out.
+    assert driver.sweep(later) == 1
+    assert stale.trending("click", 1) == []
+    assert {i.feature_id for i in stale.trending("click", 7)} == {"hot", "cold"}
+    assert driver.sweep(later) == 0  # nothing else is due yet
+
+    much_later = NOW + days(31)
+    assert driver.sweep(much_later) == 2
+    empty = driver.reader(much_later)
+    assert empty.trending("click", 30) == []
+    assert empty.trending(None, 30) == []
+    assert driver.redis.keys(f"{driver.settings.redis_key_prefix}:f:*:[bi]") == []
+
+
+def test_weighted_trending_uses_positive_types_only(driver: StoreDriver) -> None:
+    driver.apply(
+        [
+            event("a", NOW, ["purchase"]),
+            event("b", NOW, ["click", "skip"]),
+            event("b", NOW, ["skip"]),
+        ],
+        NOW,
+    )
+    items = driver.reader(NOW).trending(None, 7)
+    assert [(i.feature_id, i.score) for i in items] == [("a", 5.0), ("b", 1.0)]
+    assert [i.feature_id for i in driver.reader(NOW).trending("skip", 7)] == ["b"]
+
+
+def test_features_expire_on_their_own(driver: StoreDriver) -> None:
+    driver.apply([event("doc", NOW - timedelta(hours=2))], NOW)
+    keys = driver.redis.keys(f"{driver.settings.redis_key_prefix}:f:*")
+    assert len(keys) == 4
+    ttls = [driver.redis.pttl(k) for k in keys]
+    # newest bucket + 30 days (+ the hour it is in) + one day of slack, from NOW
+    bound = (days(31) + timedelta(hours=1)).total_seconds() * 1000
+    assert all(0 < ttl <= bound for ttl in ttls), ttls

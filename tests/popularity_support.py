@@ -1,0 +1,233 @@
+"""Helpers for the popularity tests: apply events through the real store at a chosen time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+from prometheus_client.parser import text_string_to_metric_families
+
+from schemas.events import InteractionEvent, effective_types
+from schemas.settings import Settings
+from schemas.wire import encode
+from stream_processors import PopularityReader
+from stream_processors._plan import Planner, Record
+from stream_processors._store import ApplyResult, PopularityStore
+from stream_processors._windows import Timeliness, hour_of, timeliness, window_start_hour
+
+
+def ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def clock_at(when: datetime):  # type: ignore[no-untyped-def]
+    return lambda: when.timestamp()
+
+
+class StoreDriver:
+    """Feeds events to PopularityStore as the worker would, with an injected clock."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._offsets = itertools.count()
+        self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+
+    def records(self, events: Iterable[InteractionEvent], partition: int = 0) -> list[Record]:
+        topic = self.settings.topic_interactions
+        return [
+            Record(topic, partition, next(self._offsets), e.feature_id.encode(), encode(e))
+            for e in events
+        ]
+
+    def apply_records(self, records: list[Record], now: datetime) -> ApplyResult:
+        plan = Planner(self.settings).plan(records, ms(now))
+        return asyncio.run(self._with_store(now, lambda store: store.apply(plan)))
+
+    def apply(self, events: Iterable[InteractionEvent], now: datetime) -> ApplyResult:
+        return self.apply_records(self.records(events), now)
+
+    def sweep(self, now: datetime, partitions: Iterable[int] = (0,)) -> int:
+        topic = self.settings.topic_interactions
+        owned = list(partitions)
+        return asyncio.run(self._with_store(now, lambda store: store.sweep_due(topic, owned)))
+
+    async def _with_store(self, now: datetime, work):  # type: ignore[no-untyped-def]
+        client = aioredis.Redis.from_url(self.settings.redis_url, socket_timeout=10)
+        try:
+            return await work(PopularityStore(client, self.settings, clock=clock_at(now)))
+        finally:
+            await client.aclose()
+
+    def reader(self, now: datetime) -> PopularityReader:
+        return PopularityReader(self.redis, self.settings, clock=clock_at(now))
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def on_time(event: InteractionEvent, settings: Settings, applied_at: datetime) -> bool:
+    """Whether the worker applies this event at `applied_at` (neither late nor future)."""
+    when = timeliness(
+        ms(event.timestamp), ms(applied_at), settings.max_window_days, settings.max_future_skew_s
+    )
+    return when is Timeliness.ON_TIME
+
+
+def expected_counts(
+    events: Iterable[InteractionEvent],
+    settings: Settings,
+    now: datetime,
+    window_days: int,
+    *,
+    dedupe: bool = True,
+) -> dict[str, dict[str, int]]:
+    """Counts computed independently from the input by the documented window rule: an event
+    counts while its hour bucket is >= now's hour - 24 x days; each event_id counts once
+    (unless `dedupe` is off, as with dedupe_window_s=0). Pass only events that were on time
+    when applied."""
+    start = window_start_hour(hour_of(ms(now)), window_days)
+    seen: set[object] = set()
+    out: dict[str, dict[str, int]] = {}
+    for event in events:
+        if dedupe and event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        if hour_of(ms(event.timestamp)) < start:
+            continue
+        by_type = out.setdefault(event.feature_id, {})
+        for t in effective_types(event, settings.long_view_ms):
+            by_type[t] = by_type.get(t, 0) + 1
+    return out
+
+
+def event(
+    feature_id: str, when: datetime, types: list[str] | None = None, **extra: object
+) -> InteractionEvent:
+    data: dict[str, object] = {
+        "feature_id": feature_id,
+        "interaction_type": types or ["click"],
+        "timestamp": when,
+    } | extra
+    return InteractionEvent.model_validate(data, context={"max_future_skew_s": 10**9})
+
+
+def hour_floor(when: datetime) -> datetime:
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+# -- the real worker, as a subprocess ------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that makes `interactions worker` use these settings."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "REDIS_URL": settings.redis_url,
+            "TOPIC_INTERACTIONS": settings.topic_interactions,
+            "TOPIC_SEARCHES": settings.topic_searches,
+            "TOPIC_DEAD_LETTER": settings.topic_dead_letter,
+            "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+            "WORKER_SESSION_TIMEOUT_S": "6",
+            "WORKER_BATCH_WITHIN_S": "0.05",
+            "WORKER_SWEEP_INTERVAL_S": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """`interactions worker` in its own process group; always stopped by the test."""
+
+    def __init__(self, settings: Settings, log: Path, **env: str) -> None:
+        self.metrics_port = free_port()
+        self._env = worker_env(settings, WORKER_METRICS_PORT=str(self.metrics_port), **env)
+        self._log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self._log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "interactions_cli.main", "worker", "--loglevel", "warning"],
+                env=self._env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        """Teardown: whatever state it is in, it is gone afterwards."""
+        if self.alive:
+            assert self.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def metrics(self) -> dict[str, float]:
+        """Samples of /metrics by name (with labels as name{k=v}); {} while not up."""
+        try:
+            body = urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2
+            ).read()
+        except OSError:
+            return {}
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(body.decode()):
+            for sample in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+        return out
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self._log.read_text(errors="replace") if self._log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_for(check, timeout: float, interval: float = 0.2):  # type: ignore[no-untyped-def]
+    """Poll `check()` until it returns a truthy value or the deadline passes; returns it."""
+    deadline = time.monotonic() + timeout
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = check()
+    return value
