@@ -1,0 +1,275 @@
+"""Sink throughput (Kafka -> chDB) against a bulk insert of the same rows; SELECT latency.
+
+    python tests/bench/bench_sink.py [--events 200000] [--rows 10000000]
+
+Assumes the local stack is up (`make stack-up`); uses topics, a consumer group and a chDB
+folder of its own, and removes them afterwards.
+
+1. Throughput. `--events` valid interaction events are put on a fresh topic (4 partitions);
+   the sink (`ClickHouseSink`, default batch settings) consumes them into chDB. Measured
+   from the first message read to the last batch committed, i.e. decode, validate, insert,
+   commit; the consumer group's start-up is reported apart. Baseline: the same events,
+   decoded beforehand (not timed), inserted straight into chDB as one bulk insert through the
+   same backend. Targets: sink >= 0.5 x baseline and >= 50,000 rows/s.
+2. Latency of the seed's reads on `--rows` rows generated inside chDB (INSERT ... SELECT
+   FROM numbers(), not via Kafka): `?feature_id=` (page of 50) and `?user_id=&limit=50`,
+   through `InteractionQueries`, median and p95 over distinct ids.
+
+The last line is the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+
+from schemas.clickhouse_ddl import (  # noqa: E402
+    INTERACTION_COLUMNS,
+    INTERACTIONS_TABLE,
+    interaction_row,
+)
+from schemas.events import InteractionEvent  # noqa: E402
+from schemas.settings import Settings  # noqa: E402
+from schemas.topics import interaction_key  # noqa: E402
+from schemas.wire import decode_interaction, encode  # noqa: E402
+from sinks import (  # noqa: E402
+    ClickHouseBackend,
+    ClickHouseSink,
+    InteractionFilter,
+    InteractionQueries,
+    migrate,
+    open_backend,
+)
+
+_TYPES = (["click"], ["click", "long_view"], ["purchase"], ["skip"], ["add_to_cart"])
+
+
+def _payloads(count: int) -> list[tuple[bytes, bytes]]:
+    rng = random.Random(6)
+    out = []
+    for _ in range(count):
+        event = InteractionEvent(
+            feature_id=f"doc_{rng.randrange(5000):05d}",
+            interaction_type=rng.choice(_TYPES),
+            position=rng.randrange(20),
+            metadata={"duration_ms": rng.randrange(200, 9000), "query": "wireless earbuds"},
+            user_id=f"user_{rng.randrange(2000)}",
+            session_id=f"sess_{rng.randrange(4000)}",
+        )
+        out.append((interaction_key(event), encode(event)))
+    return out
+
+
+def _publish(settings: Settings, payloads: list[tuple[bytes, bytes]]) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    topics = [NewTopic(settings.topic_interactions, 4, 1), NewTopic(settings.topic_searches, 4, 1)]
+    for future in admin.create_topics(topics).values():
+        future.result(timeout=30)
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    for key, value in payloads:
+        while True:
+            try:
+                producer.produce(settings.topic_interactions, value, key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(120):
+        raise RuntimeError("Kafka did not acknowledge every benchmark message")
+
+
+def _delete_topics(settings: Settings) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for future in admin.delete_topics(
+        [settings.topic_interactions, settings.topic_searches], request_timeout=30
+    ).values():
+        try:
+            future.result(timeout=30)
+        except Exception as exc:  # cleanup only
+            print(f"(could not delete a bench topic: {exc})", file=sys.stderr)
+
+
+def _count(backend: ClickHouseBackend) -> int:
+    return int(backend.query(f"SELECT count() AS n FROM {INTERACTIONS_TABLE}")[0]["n"])
+
+
+def bench_throughput(settings: Settings, events: int) -> dict[str, float]:
+    payloads = _payloads(events)
+    _publish(settings, payloads)
+    backend = open_backend(settings)
+    try:
+        migrate(backend)
+        first_read: list[float] = []
+        sink = ClickHouseSink(settings, backend, clock=time.monotonic)
+        started = time.perf_counter()
+        original_add = sink._add  # observe the first message read (start-up excluded)
+
+        def add(messages: list[Any]) -> None:
+            if messages and not first_read:
+                first_read.append(time.perf_counter())
+            original_add(messages)
+
+        sink._add = add  # type: ignore[method-assign]
+        deadline = time.monotonic() + 600
+        stats = sink.run(until=lambda s: s.messages >= events or time.monotonic() > deadline)
+        finished = time.perf_counter()
+        if _count(backend) != events:
+            raise RuntimeError(f"sink stored {_count(backend)} of {events} events")
+        sink_seconds = finished - first_read[0]
+        startup = first_read[0] - started
+
+        rows = [interaction_row(decode_interaction(value)) for _, value in payloads]
+        backend.command(f"TRUNCATE TABLE {INTERACTIONS_TABLE}")
+        began = time.perf_counter()
+        backend.insert(INTERACTIONS_TABLE, INTERACTION_COLUMNS, rows)
+        baseline_seconds = time.perf_counter() - began
+        if _count(backend) != events:
+            raise RuntimeError("baseline insert lost rows")
+    finally:
+        backend.close()
+    return {
+        "events": events,
+        "sink_rows_per_s": events / sink_seconds,
+        "baseline_rows_per_s": events / baseline_seconds,
+        "ratio": baseline_seconds / sink_seconds,
+        "sink_batches": stats.batches,
+        "sink_startup_s": startup,
+    }
+
+
+GENERATE = f"""
+INSERT INTO {INTERACTIONS_TABLE} ({", ".join(INTERACTION_COLUMNS)})
+SELECT
+    generateUUIDv4(number),
+    now64(6) - toIntervalSecond(number % (90 * 86400)),
+    concat('doc_', toString(cityHash64(number, 1) % 200000)),
+    [arrayElement(['click', 'purchase', 'skip', 'long_view', 'add_to_cart'], number % 5 + 1)],
+    toUInt16(number % 20),
+    concat('user_', toString(cityHash64(number, 2) % 1000000)),
+    concat('sess_', toString(intDiv(number, 7))),
+    'ret_1',
+    concat('q', toString(intDiv(number, 10))),
+    concat('query ', toString(number % 5000)),
+    toUInt32(number % 9000),
+    '{{"duration_ms": 1200, "query": "wireless earbuds"}}',
+    'bench',
+    toUInt32(number % 4),
+    number
+FROM numbers({{start:UInt64}}, {{count:UInt64}})
+"""
+
+
+def bench_queries(settings: Settings, rows: int, samples: int = 30) -> dict[str, float]:
+    backend = open_backend(settings)
+    try:
+        backend.command(f"TRUNCATE TABLE {INTERACTIONS_TABLE}")
+        began = time.perf_counter()
+        step = 2_000_000
+        for start in range(0, rows, step):
+            backend.command(GENERATE, {"start": start, "count": min(step, rows - start)})
+        backend.command(f"OPTIMIZE TABLE {INTERACTIONS_TABLE} FINAL")
+        generated_s = time.perf_counter() - began
+        if _count(backend) != rows:
+            raise RuntimeError("generated row count is off")
+        queries = InteractionQueries(backend)
+        rng = random.Random(7)
+
+        def timed(flt: InteractionFilter) -> tuple[float, int]:
+            t0 = time.perf_counter()
+            page = queries.list(flt, limit=50)
+            return time.perf_counter() - t0, len(page.items)
+
+        timed(InteractionFilter(feature_id="doc_1"))  # warm caches once
+        by_feature = [
+            timed(InteractionFilter(feature_id=f"doc_{rng.randrange(200000)}"))
+            for _ in range(samples)
+        ]
+        by_user = [
+            timed(InteractionFilter(user_id=f"user_{rng.randrange(1000000)}"))
+            for _ in range(samples)
+        ]
+    finally:
+        backend.close()
+
+    def p(values: list[tuple[float, int]], q: float) -> float:
+        ordered = sorted(v for v, _ in values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    return {
+        "rows": rows,
+        "generate_s": generated_s,
+        "feature_p50_ms": statistics.median(v for v, _ in by_feature) * 1000,
+        "feature_p95_ms": p(by_feature, 0.95),
+        "feature_avg_items": statistics.mean(n for _, n in by_feature),
+        "user_limit50_p50_ms": statistics.median(v for v, _ in by_user) * 1000,
+        "user_limit50_p95_ms": p(by_user, 0.95),
+        "user_avg_items": statistics.mean(n for _, n in by_user),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    args = parser.parse_args()
+    suffix = uuid.uuid4().hex[:10]
+    folder = Path(tempfile.mkdtemp(prefix="bench-sink-"))
+    base = Settings()
+    settings = Settings(
+        **base.model_dump()
+        | {
+            "topic_interactions": f"bench-sink-i-{suffix}",
+            "topic_searches": f"bench-sink-s-{suffix}",
+            "sink_group_id": f"bench-sink-{suffix}",
+            "clickhouse_url": f"chdb://{folder}",
+        }
+    )
+    try:
+        throughput = bench_throughput(settings, args.events)
+        print(
+            f"sink Kafka->chDB : {throughput['sink_rows_per_s']:>10,.0f} rows/s "
+            f"({args.events:,} events, {throughput['sink_batches']} batches; group start-up "
+            f"{throughput['sink_startup_s']:.1f} s not counted)"
+        )
+        print(
+            f"baseline bulk    : {throughput['baseline_rows_per_s']:>10,.0f} rows/s "
+            "(same rows pre-decoded, one insert)"
+        )
+        print(f"ratio            : {throughput['ratio']:.2f} (target >= 0.5; and >= 50,000 rows/s)")
+        latency = bench_queries(settings, args.rows)
+        print(
+            f"{args.rows:,} rows generated in {latency['generate_s']:.0f} s; "
+            f"by feature_id (50): p50 {latency['feature_p50_ms']:.1f} ms, "
+            f"p95 {latency['feature_p95_ms']:.1f} ms; "
+            f"by user_id limit 50: p50 {latency['user_limit50_p50_ms']:.1f} ms, "
+            f"p95 {latency['user_limit50_p95_ms']:.1f} ms"
+        )
+        print(orjson.dumps({"bench": "sink", **throughput, **latency}).decode())
+    finally:
+        _delete_topics(settings)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
