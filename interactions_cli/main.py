@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from interactions_cli import demo_cmd, produce_cmd, schema_cmd, stack_cmd
+from interactions_cli import (
+    analytics_cmd,
+    clickhouse_cmd,
+    demo_cmd,
+    popularity_cmd,
+    produce_cmd,
+    schema_cmd,
+    serve_cmd,
+    simulate_cmd,
+    stack_cmd,
+)
 
 app = typer.Typer(
     name="interactions",
@@ -18,6 +28,11 @@ for module in (
     produce_cmd,
     schema_cmd,
     demo_cmd,
+    serve_cmd,
+    popularity_cmd,
+    simulate_cmd,
+    analytics_cmd,
+    clickhouse_cmd,
 ):
     module.register(app)
 

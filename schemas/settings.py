@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     worker_sweep_interval_s: float = Field(
         5.0, gt=0, description="How often aged hour buckets are swept out of the window sums."
     )
+    worker_session_timeout_s: float = Field(
+        10.0,
+        ge=6,
+        le=300,
+        description="Kafka session timeout: how soon a crashed worker's partitions move on.",
+    )
     worker_metrics_host: str = Field(
         "127.0.0.1", description="Address of the worker's Prometheus endpoint (0.0.0.0: all)."
     )

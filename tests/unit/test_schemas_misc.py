@@ -71,3 +71,11 @@ def test_producer_config_keeps_delivery_guarantees() -> None:
     assert config["linger.ms"] == 50
     with pytest.raises(ValueError, match="acks"):
         producer_config(Settings(), {"acks": 1})
+
+
+def test_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    undocumented = [n.upper() for n in Settings.model_fields if n.upper() not in readme]
+    assert undocumented == [], "document these settings in README.md"
