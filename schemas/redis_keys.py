@@ -6,7 +6,10 @@ so the layout is a contract (documented in the README, "Redis key layout"). With
 - `P:f:{ID}:s` hash, one feature's state:
   `<days>:<type>` its rolling count in a precomputed window,
   `lo:<days>` the oldest hour bucket that count includes,
-  `o:<topic>:<partition>` the last Kafka offset of that partition applied to it.
+  `o:<topic>:<partition>` the last Kafka offset of that partition applied to it,
+  `due` when (ms) its next hour bucket ages out of a window (-1: none will): until then the
+  counts are exact for a window starting anywhere from `lo:<days>` on, so readers skip the
+  bucket correction.
 - `P:f:{ID}:b` hash: `<hour>:<type>` events of that type in that hour bucket
   (hour = epoch seconds // 3600, UTC).
 - `P:f:{ID}:i` zset: member `<hour>:<type>` (a field of `:b`), score `<hour>`.
@@ -34,6 +37,7 @@ FIELD_SEP: Final = ":"
 """Separates the parts of a field or member name; interaction types never contain it."""
 LO_PREFIX: Final = "lo:"
 OFFSET_PREFIX: Final = "o:"
+DUE_FIELD: Final = "due"
 WEIGHTED: Final = "_weighted"
 """Trending set name for the weighted score; interaction types start with a letter, so no clash."""
 HOUR_MS: Final = 3_600_000

@@ -8,12 +8,12 @@ is safe because every script is idempotent.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import Final
 
-from schemas.redis_keys import FIELD_SEP, HOUR_MS, LO_PREFIX
+from schemas.redis_keys import DUE_FIELD, FIELD_SEP, HOUR_MS, LO_PREFIX
 
 EXPIRY_SLACK_MS: Final = 86_400_000
 """Feature keys outlive their newest bucket's last window by a day (clock skew, slow sweeps)."""
@@ -21,6 +21,7 @@ EXPIRY_SLACK_MS: Final = 86_400_000
 _CONSTANTS: Final = {
     "__SEP__": FIELD_SEP,
     "__LO__": LO_PREFIX,
+    "__DUE__": DUE_FIELD,
     "__HOUR_MS__": str(HOUR_MS),
     "__EXPIRY_SLACK_MS__": str(EXPIRY_SLACK_MS),
 }
@@ -30,10 +31,11 @@ _CONSTANTS: Final = {
 class Script:
     name: str
     source: str
+    sha: str = field(init=False)
+    """SHA1 of the source, what EVALSHA names (computed once: it is on the hot path)."""
 
-    @property
-    def sha(self) -> str:
-        return hashlib.sha1(self.source.encode()).hexdigest()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
 def _read(name: str) -> str:
@@ -64,5 +66,5 @@ def scripts() -> Scripts:
         sweep=Script("sweep", common + _read("sweep")),
         range=Script("range", _read("range")),
         history=Script("history", _read("history")),
-        publish=Script("publish", _read("publish")),
+        publish=Script("publish", common + _read("publish")),
     )

@@ -11,15 +11,21 @@ Two pipelined round trips per batch:
    step 2 writes them. Only values that changed since this process last wrote them are sent;
    that memory is updated only once a write has succeeded.
 
+Per-feature cost is what limits a worker whose batches touch many features, so the scripts
+return only the counts they changed while this process remembers the feature's other values
+(it asks for every count when it does not), and every Redis call runs without a per-reply
+timer (one timeout per round trip instead, `REDIS_TIMEOUT_S`).
+
 No Faust here: the agent calls `apply`; tests call it directly with an injected clock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
@@ -39,6 +45,12 @@ _DUE_ROUNDS: Final = 200
 _EVENT: Final = struct.Struct(">qi16s")
 """offset, hour bucket, event_id; followed by the comma-separated types and a zero byte."""
 _REMOVE: Final = "0"
+_DUE_UNCHANGED: Final = -2
+"""apply.lua's next-due time when it cannot have changed since its last reply."""
+REDIS_TIMEOUT_S: Final = 30.0
+"""Longest wait for one round trip; the worker's client has no per-reply socket timeout."""
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -49,16 +61,27 @@ class ApplyResult:
     features: int = 0
 
 
+@dataclass(slots=True)
+class Published:
+    """What this process last wrote to the shared sets for one feature, and from what."""
+
+    counts: dict[bytes, int]
+    """Window field (`<days>:<type>`) -> count."""
+    due: int
+    scores: dict[str, str]
+    """Shared set key -> score written."""
+
+
 class SharedSetWrites:
     """One batch's writes to the shared sets, as publish.lua lines (key index, score, member),
-    and each feature's full set of values, remembered once the write has succeeded."""
+    and each feature's values, remembered once the write has succeeded."""
 
     __slots__ = ("keys", "lines", "snapshots")
 
     def __init__(self) -> None:
         self.keys: dict[str, int] = {}
         self.lines: list[str] = []
-        self.snapshots: dict[str, dict[str, str]] = {}
+        self.snapshots: dict[str, Published] = {}
 
     def set(self, key: str, member: str, score: str) -> None:
         index = self.keys.get(key)
@@ -70,8 +93,10 @@ class SharedSetWrites:
 def _events_blob(events: list[tuple[int, bytes, int, list[str]]]) -> bytes:
     pack = _EVENT.pack
     return b"".join(
-        pack(offset, hour, event_id) + ",".join(types).encode() + b"\0"
-        for offset, event_id, hour, types in events
+        [
+            pack(offset, hour, event_id) + ",".join(types).encode() + b"\0"
+            for offset, event_id, hour, types in events
+        ]
     )
 
 
@@ -88,19 +113,41 @@ class PopularityStore:
         self._history_ms = settings.history_days * 86_400_000
         self._registry = TypeRegistry(settings.type_weights)
         self._scripts = scripts()
-        self._published: dict[str, dict[str, str]] = {}
+        self._published: dict[str, Published] = {}
+        self._forget = False
         self._trending_keys: dict[tuple[int, str | None], str] = {}
+        self._fields: dict[bytes, tuple[int, str, float] | None] = {}
+        self._weighted = {days: self._keys.trending(days, None) for days in self._windows}
+        self._due_keys: dict[tuple[str, int], str] = {}
 
     async def load_scripts(self) -> None:
         for script in self._scripts.all:
-            await self._redis.script_load(script.source)  # type: ignore[no-untyped-call]
+            await self._timed(self._redis.script_load(script.source))  # type: ignore[no-untyped-call]
 
     def forget_published(self) -> None:
-        """After a rebalance another worker may have written our features' trending scores."""
-        self._published.clear()
+        """After a rebalance another worker may have written our features' trending scores.
+
+        Takes effect when the next batch or sweep starts, so that one batch asks for full
+        counts and merges replies against the same memory."""
+        self._forget = True
+
+    def _start(self) -> None:
+        if self._forget:
+            self._forget = False
+            self._published.clear()
+
+    @staticmethod
+    async def _timed(work: Awaitable[T]) -> T:
+        async with asyncio.timeout(REDIS_TIMEOUT_S):
+            return await work
 
     def _window_args(self, now: int) -> list[int]:
         return [now, self._keep_hours, len(self._windows), *self._windows]
+
+    def _apply_params(self, now: int, topic: str, partition: int) -> str:
+        days = " ".join(map(str, self._windows))
+        field = offset_field(topic, partition)
+        return f"{now} {self._keep_hours} {self._dedupe_ms} {field} {days}"
 
     # -- batches ---------------------------------------------------------------------------
     async def apply(self, plan: Plan) -> ApplyResult:
@@ -111,16 +158,18 @@ class PopularityStore:
 
     async def run_scripts(self, plan: Plan) -> tuple[ApplyResult, SharedSetWrites]:
         """Step 1: counts, watermarks and history; returns what step 2 must write."""
-        base = self._window_args(plan.now_ms)
+        self._start()
         calls: list[tuple[Script, list[str], list[Any]]] = []
         owners: list[tuple[str, str, int]] = []
+        params: dict[tuple[str, int], str] = {}
+        published = self._published
         for (feature_id, topic, partition), feature in plan.features.items():
-            args = [
-                *base,
-                offset_field(topic, partition),
-                self._dedupe_ms,
-                _events_blob(feature.events),
-            ]
+            position = (topic, partition)
+            param = params.get(position)
+            if param is None:
+                param = params[position] = self._apply_params(plan.now_ms, topic, partition)
+            full = "0" if feature_id in published else "1"
+            args = [param, full, _events_blob(feature.events)]
             calls.append((self._scripts.apply, self._keys.feature_keys(feature_id), args))
             owners.append((feature_id, topic, partition))
         cutoff = plan.now_ms - self._history_ms
@@ -137,11 +186,11 @@ class PopularityStore:
         result = ApplyResult(features=len(owners))
         changes = SharedSetWrites()
         for (feature_id, topic, partition), reply in zip(owners, replies, strict=False):
-            due, applied, replayed, duplicates, counts = reply
+            due, applied, replayed, duplicates, full_reply, counts = reply
             result.applied += applied
             result.replayed += replayed
             result.duplicates += duplicates
-            self._collect(changes, feature_id, topic, partition, int(due), counts)
+            self._collect(changes, feature_id, topic, partition, int(due), counts, bool(full_reply))
         return result, changes
 
     async def _run(self, calls: list[tuple[Script, list[str], list[Any]]]) -> list[Any]:
@@ -150,7 +199,7 @@ class PopularityStore:
             pipe = self._redis.pipeline(transaction=False)
             for script, keys, args in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self._timed(pipe.execute(raise_on_error=False))
             errors = [r for r in replies if isinstance(r, Exception)]
             if not errors:
                 return list(replies)
@@ -169,6 +218,29 @@ class PopularityStore:
             )
         return key
 
+    def _field(self, field: bytes) -> tuple[int, str, float] | None:
+        """(days, trending key, weight or 0 for negative types) of a window field; None for
+        a window no longer in the settings."""
+        try:
+            return self._fields[field]
+        except KeyError:
+            pass
+        days_text, _, interaction_type = field.decode().partition(FIELD_SEP)
+        days = int(days_text)
+        info: tuple[int, str, float] | None = None
+        if days in self._weighted:
+            kind = self._registry.get(interaction_type)
+            weight = 0.0 if kind.is_negative else kind.weight
+            info = (days, self._trending_key(days, interaction_type), weight)
+        self._fields[field] = info
+        return info
+
+    def _due_key(self, topic: str, partition: int) -> str:
+        key = self._due_keys.get((topic, partition))
+        if key is None:
+            key = self._due_keys[(topic, partition)] = self._keys.due_index(topic, partition)
+        return key
+
     def _collect(
         self,
         changes: SharedSetWrites,
@@ -176,29 +248,45 @@ class PopularityStore:
         topic: str,
         partition: int,
         due: int,
-        flat_counts: list[bytes],
+        flat_counts: list[Any],
+        full: bool,
     ) -> None:
-        """Queue the feature's absolute scores that differ from what was last published."""
-        current: dict[str, str] = {}
-        weighted: dict[int, float] = dict.fromkeys(self._windows, 0.0)
+        """Queue the feature's absolute scores that differ from what was last published.
+
+        A partial reply (`full` false) holds only the counts the script changed; the others,
+        and an unchanged due time, come from the feature's last values: those of this batch
+        (one feature on two partitions) or those this process published."""
+        previous = changes.snapshots.get(feature_id) or self._published.get(feature_id)
+        if full or previous is None:
+            if not full:
+                raise RuntimeError(f"partial counts for {feature_id!r} without earlier values")
+            counts: dict[bytes, int] = {}
+        else:
+            counts = previous.counts.copy()
         for k in range(0, len(flat_counts), 2):
-            days_text, _, interaction_type = flat_counts[k].decode().partition(FIELD_SEP)
-            days, count = int(days_text), int(flat_counts[k + 1])
-            if days not in weighted:
-                continue  # a window no longer in the settings
-            key = self._trending_key(days, interaction_type)
-            current[key] = str(count) if count > 0 else _REMOVE
-            kind = self._registry.get(interaction_type)
-            if count > 0 and not kind.is_negative:
-                weighted[days] += kind.weight * count
+            counts[flat_counts[k]] = int(flat_counts[k + 1])
+        if due == _DUE_UNCHANGED:
+            if previous is None:
+                raise RuntimeError(f"no earlier due time for {feature_id!r}")
+            due = previous.due
+        scores: dict[str, str] = {}
+        weighted = dict.fromkeys(self._windows, 0.0)
+        for field, count in counts.items():
+            info = self._field(field)
+            if info is None:
+                continue
+            days, key, weight = info
+            scores[key] = str(count) if count > 0 else _REMOVE
+            if count > 0:
+                weighted[days] += weight * count
         for days, total in weighted.items():
-            current[self._trending_key(days, None)] = repr(total) if total > 0 else _REMOVE
-        current[self._keys.due_index(topic, partition)] = str(due) if due >= 0 else _REMOVE
-        previous = self._published.get(feature_id, {})
-        for key, score in current.items():
-            if previous.get(key) != score:
+            scores[self._weighted[days]] = repr(total) if total > 0 else _REMOVE
+        scores[self._due_key(topic, partition)] = str(due) if due >= 0 else _REMOVE
+        before = previous.scores if previous is not None else {}
+        for key, score in scores.items():
+            if before.get(key) != score:
                 changes.set(key, feature_id, score)
-        changes.snapshots[feature_id] = current
+        changes.snapshots[feature_id] = Published(counts, due, scores)
 
     async def publish(self, changes: SharedSetWrites) -> None:
         """Step 2: write changed trending scores and due times; safe to repeat."""
@@ -212,13 +300,16 @@ class PopularityStore:
     # -- sweeping --------------------------------------------------------------------------
     async def sweep_due(self, topic: str, partitions: Iterable[int]) -> int:
         """Sweep every feature of these partitions whose next bucket has aged out; no SCAN."""
+        self._start()
         now = now_ms(self._clock)
         base = self._window_args(now)
         swept = 0
         for partition in partitions:
             due_key = self._keys.due_index(topic, partition)
             for _ in range(_DUE_ROUNDS):
-                raw = await self._redis.zrangebyscore(due_key, "-inf", now, start=0, num=_DUE_BATCH)
+                raw = await self._timed(
+                    self._redis.zrangebyscore(due_key, "-inf", now, start=0, num=_DUE_BATCH)
+                )
                 if not raw:
                     break
                 feature_ids = [f.decode() for f in raw]
@@ -228,9 +319,9 @@ class PopularityStore:
                 ]
                 replies = await self._run(calls)
                 changes = SharedSetWrites()
-                for fid, (due, _, _, _, counts) in zip(feature_ids, replies, strict=True):
+                for fid, (due, _, _, _, _, counts) in zip(feature_ids, replies, strict=True):
                     self._published.pop(fid, None)  # the due entry must be rewritten
-                    self._collect(changes, fid, topic, partition, int(due), counts)
+                    self._collect(changes, fid, topic, partition, int(due), counts, True)
                 await self.publish(changes)
                 swept += len(feature_ids)
                 if len(raw) < _DUE_BATCH:

@@ -16,6 +16,7 @@ from faust.streams import Stream
 from faust.types import TP, EventT, StreamT
 
 from schemas.settings import Settings
+from stream_processors._faust_tuning import RawSchema
 from stream_processors._plan import Record
 from stream_processors._runtime import PopularityRuntime
 
@@ -29,7 +30,7 @@ def _record(event: EventT[bytes]) -> Record:
 
 def register(app: faust.App, settings: Settings, runtime: PopularityRuntime) -> None:
     """Declare the source topic, the agent and the sweeper timer on `app`."""
-    source = app.topic(settings.topic_interactions, key_type=bytes, value_type=bytes)
+    source = app.topic(settings.topic_interactions, schema=RawSchema())
 
     @app.agent(source, name=AGENT_NAME, concurrency=1)
     async def popularity(stream: StreamT[bytes]) -> None:

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from schemas.settings import Settings
 from stream_processors import agents
+from stream_processors._faust_tuning import tuned_app_settings, use_eager_delivery
 from stream_processors._metrics import WorkerMetrics
 from stream_processors._plan import Planner
 from stream_processors._runtime import PopularityRuntime
@@ -56,13 +57,13 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         topic_replication_factor=settings.topic_replication_factor,
         topic_partitions=settings.topic_partitions,
-        stream_buffer_maxsize=max(4_096, 2 * settings.worker_batch_size),
         stream_wait_empty=False,
         producer_acks=-1,
         broker_session_timeout=settings.worker_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
-        **__import__("json").loads(os.environ.get("FAUST_EXTRA", "{}")),  # PERF-EXPERIMENT
+        **tuned_app_settings(),  # throughput: see stream_processors/_faust_tuning.py
     )
+    use_eager_delivery(app)
     dead_letters = app.topic(settings.topic_dead_letter, key_type=bytes, value_type=bytes)
 
     async def dead_letter(
@@ -71,7 +72,10 @@ def create_app(
         """Queue a dead letter now (not on commit); the result resolves on Kafka's ack."""
         return await dead_letters.send(key=key, value=value, headers=headers, force=True)
 
-    store = PopularityStore(aioredis.Redis.from_url(settings.redis_url), settings, clock=clock)
+    # No per-reply socket timeout: its timer costs per command; the store bounds each round
+    # trip instead (REDIS_TIMEOUT_S).
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=None)
+    store = PopularityStore(client, settings, clock=clock)
     runtime = PopularityRuntime(
         store,
         Planner(settings),

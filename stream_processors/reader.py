@@ -3,11 +3,12 @@
 Imports no Faust, opens no connection of its own: it takes a synchronous `redis.Redis` (with
 or without `decode_responses`) and the settings. A precomputed window costs one pipelined
 HMGET per distinct candidate, one round trip in all. The sums carry the hour bucket they
-start at (`lo:<days>`); when the worker's sweeper is behind (or this reader's clock differs
-from the worker's), the difference is read from the hour buckets in a second round trip, so
-counts are exact for the reader's own clock either way. Windows that are not precomputed are
-summed from the hour buckets by a read-only Lua script: one call per candidate, costing
-O(buckets in the window), at most 24 x days x types.
+start at (`lo:<days>`) and when their next bucket ages out (`due`): before that time they are
+exact for any later window start. Otherwise (the worker's sweeper is behind, or this reader's
+clock differs from the worker's) the difference is read from the hour buckets in a second
+round trip, so counts are exact for the reader's own clock either way. Windows that are not
+precomputed are summed from the hour buckets by a read-only Lua script: one call per
+candidate, costing O(buckets in the window), at most 24 x days x types.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import redis
 
 from schemas.interaction_types import TypeRegistry, is_valid_type_name
 from schemas.redis_keys import (
+    DUE_FIELD,
     RedisKeys,
     lo_field,
     split_history_member,
@@ -47,6 +49,15 @@ def _text(value: Any) -> str:
 
 def _int(value: Any) -> int:
     return 0 if value is None else int(value)
+
+
+def _still_exact(lo: int, due: Any, start: int, now: int) -> bool:
+    """Sums starting at `lo` are exact for a later window start until `due` (ms): no bucket
+    lies between the two before then (-1: no bucket will ever age out)."""
+    if due is None or lo > start:
+        return False
+    due_ms = int(due)
+    return due_ms < 0 or now < due_ms
 
 
 class PopularityReader:
@@ -88,10 +99,10 @@ class PopularityReader:
         unique = list(dict.fromkeys(feature_ids))
         if not unique:
             return {}
-        now_hour = hour_of(now_ms(self._clock))
-        start = window_start_hour(now_hour, days)
+        now = now_ms(self._clock)
+        start = window_start_hour(hour_of(now), days)
         if days in self._precomputed:
-            result = self._precomputed_counts(unique, wanted, days, start)
+            result = self._precomputed_counts(unique, wanted, days, start, now)
         else:
             result = self._bucket_counts(unique, wanted, start)
         if wanted is None:
@@ -99,10 +110,10 @@ class PopularityReader:
         return result
 
     def _precomputed_counts(
-        self, feature_ids: list[str], types: list[str] | None, days: int, start: int
+        self, feature_ids: list[str], types: list[str] | None, days: int, start: int, now: int
     ) -> dict[str, dict[str, int]]:
         pipe = self._redis.pipeline(transaction=False)
-        fields = [lo_field(days)] + [sum_field(days, t) for t in types or ()]
+        fields = [lo_field(days), DUE_FIELD] + [sum_field(days, t) for t in types or ()]
         for fid in feature_ids:
             key = self._keys.feature_state(fid)
             if types is None:
@@ -114,29 +125,31 @@ class PopularityReader:
         stale: list[tuple[str, int]] = []
         for fid, reply in zip(feature_ids, replies, strict=True):
             if types is None:
-                lo, by_type = self._parse_all(reply, days)
+                lo, due, by_type = self._parse_all(reply, days)
             else:
-                lo = reply[0]
-                by_type = {t: _int(v) for t, v in zip(types, reply[1:], strict=True)}
+                lo, due = reply[0], reply[1]
+                by_type = {t: _int(v) for t, v in zip(types, reply[2:], strict=True)}
             result[fid] = by_type
-            if lo is not None and int(lo) != start:
+            if lo is not None and int(lo) != start and not _still_exact(int(lo), due, start, now):
                 stale.append((fid, int(lo)))
         if stale:
             self._correct(result, stale, types, start)
         return result
 
     @staticmethod
-    def _parse_all(reply: Mapping[Any, Any], days: int) -> tuple[Any, dict[str, int]]:
+    def _parse_all(reply: Mapping[Any, Any], days: int) -> tuple[Any, Any, dict[str, int]]:
         prefix = sum_field(days, "")
-        lo = None
+        lo = due = None
         by_type: dict[str, int] = {}
         for raw_field, value in reply.items():
             name = _text(raw_field)
             if name == lo_field(days):
                 lo = value
+            elif name == DUE_FIELD:
+                due = value
             elif name.startswith(prefix):
                 by_type[name[len(prefix) :]] = _int(value)
-        return lo, by_type
+        return lo, due, by_type
 
     def _correct(
         self,

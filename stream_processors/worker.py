@@ -11,6 +11,7 @@ import logging
 from typing import NoReturn
 
 import faust
+import mode.loop
 import redis
 from confluent_kafka.admin import AdminClient
 
@@ -63,6 +64,7 @@ def preflight(settings: Settings, timeout_s: float = 10.0) -> None:
 def run_worker(settings: Settings, *, loglevel: str = "info") -> NoReturn:
     """Run until a signal stops it; raises StartupError before starting when unprepared."""
     preflight(settings)
+    mode.loop.use("uvloop")  # before Faust creates its loop; ~10-15 % less CPU per event
     metrics = WorkerMetrics()
     app, _runtime = create_app(settings, metrics=metrics)
     if settings.worker_metrics_port:

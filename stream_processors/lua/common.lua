@@ -1,8 +1,10 @@
--- Shared helpers, prepended to apply.lua and sweep.lua by stream_processors/_scripts.py,
--- which also substitutes the __NAME__ constants from schemas/redis_keys.py.
--- Every key a script touches belongs to one feature (one hash tag, one cluster slot).
+-- Shared helpers, prepended to apply.lua, sweep.lua and publish.lua by
+-- stream_processors/_scripts.py, which also substitutes the __NAME__ constants from
+-- schemas/redis_keys.py. Every key apply and sweep touch belongs to one feature (one hash
+-- tag, one cluster slot); publish's keys share the prefix's tag.
 local SEP = '__SEP__'
 local LO = '__LO__'
+local DUE = '__DUE__'
 local HOUR_MS = __HOUR_MS__
 local EXPIRY_SLACK_MS = __EXPIRY_SLACK_MS__
 local CHUNK = 1000
@@ -19,11 +21,22 @@ local function chunked(command, key, items)
   return out
 end
 
+-- ZMSCORE over `members` in chunks: one score (or false) per member, in order.
+local function mscore(key, members)
+  local out = {}
+  for k = 1, #members, CHUNK do
+    local part = redis.call('ZMSCORE', key, unpack(members, k, math.min(k + CHUNK - 1, #members)))
+    for i = 1, #part do out[#out + 1] = part[i] end
+  end
+  return out
+end
+
 local function type_of(field)
   return string.sub(field, string.find(field, SEP, 1, true) + 1)
 end
 
--- "now_ms keep_hours n d1..dn" from ARGV[at]; returns them and the next position.
+-- "now_ms keep_hours n d1..dn" from ARGV[at] (the sweep script); returns them and the next
+-- position.
 local function read_windows(at)
   local now = tonumber(ARGV[at])
   local keep_hours = tonumber(ARGV[at + 1])
@@ -35,14 +48,18 @@ end
 
 -- Moves every window's lower edge (lo:<d>) to now: buckets that aged out are subtracted from
 -- its counts (and buckets a clock step backwards brings back are added), then buckets older
--- than the longest window are deleted. Returns the new lower edges.
+-- than the longest window are deleted. Returns the new lower edges and whether any moved;
+-- when none did, the feature was already swept at this hour and nothing else can be due.
 local function sweep(state, buckets, index, now_hour, keep_hours, days)
-  local los = {}
+  local lo_fields = {}
+  for j, d in ipairs(days) do lo_fields[j] = LO .. d end
+  local current = redis.call('HMGET', state, unpack(lo_fields))
+  local los, moved = {}, false
   for j, d in ipairs(days) do
     local target = now_hour - 24 * d
-    local lo_field = LO .. d
-    local lo = tonumber(redis.call('HGET', state, lo_field))
+    local lo = tonumber(current[j])
     if lo ~= target then
+      moved = true
       -- A window new to this feature (first event, or a window added to the settings)
       -- starts from every bucket it covers.
       local from, to, sign = lo, '(' .. target, -1
@@ -59,16 +76,18 @@ local function sweep(state, buckets, index, now_hour, keep_hours, days)
           if c then redis.call('HINCRBY', state, d .. SEP .. type_of(f), sign * c) end
         end
       end
-      redis.call('HSET', state, lo_field, target)
+      redis.call('HSET', state, lo_fields[j], target)
     end
     los[j] = target
   end
-  local old = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. (now_hour - keep_hours))
-  if #old > 0 then
-    chunked('HDEL', buckets, old)
-    chunked('ZREM', index, old)
+  if moved then
+    local old = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. (now_hour - keep_hours))
+    if #old > 0 then
+      chunked('HDEL', buckets, old)
+      chunked('ZREM', index, old)
+    end
   end
-  return los
+  return los, moved
 end
 
 -- When (epoch ms) the next bucket leaves a window or the longest window; -1 if never.

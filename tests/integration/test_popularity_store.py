@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from schemas.interaction_types import TypeRegistry
 from schemas.redis_keys import RedisKeys
 from schemas.settings import Settings
 from schemas.topics import DLQ_HEADER_REASON, DLQ_HEADER_SOURCE_OFFSET
@@ -67,6 +68,30 @@ def test_a_resent_event_id_counts_once_within_the_idempotency_window(
     window = timedelta(seconds=driver.settings.dedupe_window_s)
     beyond = driver.apply([original], NOW + window + timedelta(seconds=1))
     assert beyond.applied == 1  # documented: the window is bounded
+
+
+def test_a_resend_within_one_batch_counts_once_and_sums_match_per_event_counting(
+    driver: StoreDriver,
+) -> None:
+    """The apply script sums increments per field before writing: check it against a
+    per-event recount across hours, windows and types, with resends inside the batch."""
+    original = event("doc", NOW - timedelta(hours=2), ["click", "purchase"])
+    batch = [
+        original,
+        event("doc", NOW - days(3)),
+        original,
+        event("doc", NOW - days(3), ["purchase"]),
+        event("doc", NOW - days(20)),
+        original,
+        event("doc", NOW - timedelta(hours=2)),
+    ]
+    result = driver.apply(batch, NOW)
+    assert (result.applied, result.duplicates) == (5, 2)
+    reader = driver.reader(NOW)
+    assert reader.counts(["doc"], ["click", "purchase"], 1) == {"doc": {"click": 2, "purchase": 1}}
+    assert reader.counts(["doc"], ["click", "purchase"], 7) == {"doc": {"click": 3, "purchase": 2}}
+    assert reader.counts(["doc"], ["click", "purchase"], 30) == {"doc": {"click": 4, "purchase": 2}}
+    assert reader.counts(["doc"], ["click"], 4) == {"doc": {"click": 3}}  # from the buckets
 
 
 def test_history_keeps_latest_time_per_type_and_feature(driver: StoreDriver) -> None:
@@ -281,3 +306,57 @@ def test_a_crash_between_counts_and_trending_is_repaired_by_the_redelivery(
         ("other", 1.0),
     ]
     assert reader.counts(["doc"], ["click"], 1) == {"doc": {"click": 2}}
+
+
+def test_one_store_across_batches_publishes_the_same_trending_as_full_recounts(
+    driver: StoreDriver,
+) -> None:
+    """A long-lived store gets only changed counts back from the scripts and merges them into
+    what it remembers; its trending sets must equal what full replies give, including a
+    feature seen on two partitions in one batch and a negative type."""
+    settings = driver.settings
+    types = ["click", "purchase", "skip"]
+    batches = [
+        driver.records([event("a", NOW), event("a", NOW), event("a", NOW, ["purchase"])])
+        + driver.records([event("b", NOW), event("b", NOW - days(3), ["skip"])]),
+        driver.records([event("a", NOW - days(2)), event("c", NOW, ["purchase"])])
+        + [
+            Record(r.topic, 1, r.offset, r.key, r.value)
+            for r in driver.records([event("a", NOW, ["purchase"]), event("b", NOW)])
+        ],
+        driver.records([event("c", NOW, ["click", "purchase"]), event("a", NOW, ["skip"])]),
+    ]
+
+    def trending() -> dict[tuple[int, str | None], list[tuple[str, float]]]:
+        reader = driver.reader(NOW)
+        return {
+            (d, t): [(i.feature_id, i.score) for i in reader.trending(t, d, 10)]
+            for d in settings.popularity_windows_days
+            for t in [*types, None]
+        }
+
+    async def apply_all() -> None:
+        client = aioredis.Redis.from_url(settings.redis_url)
+        store = PopularityStore(client, settings, clock=clock_at(NOW))
+        planner = Planner(settings)
+        for records in batches:
+            await store.apply(planner.plan(records, int(NOW.timestamp() * 1000)))
+        await client.aclose()
+
+    asyncio.run(apply_all())
+    merged = trending()
+    for records in batches:  # a fresh store per batch: every reply is full, nothing skipped
+        driver.apply_records(records, NOW)
+    assert trending() == merged
+    reader = driver.reader(NOW)
+    counts = reader.counts(["a", "b", "c"], types, 7)
+    assert counts == {
+        "a": {"click": 3, "purchase": 2, "skip": 1},
+        "b": {"click": 2, "purchase": 0, "skip": 1},
+        "c": {"click": 1, "purchase": 2, "skip": 0},
+    }
+    weights = TypeRegistry(settings.type_weights).weights(["click", "purchase"])
+    weighted = {f: sum(weights[t] * c[t] for t in weights) for f, c in counts.items()}
+    assert dict(merged[(7, None)]) == weighted
+    assert dict(merged[(7, "skip")]) == {"a": 1.0, "b": 1.0}
+    assert dict(merged[(1, "skip")]) == {"a": 1.0}

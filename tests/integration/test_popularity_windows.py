@@ -11,10 +11,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from schemas.settings import Settings
+from stream_processors import PopularityReader
 from tests.popularity_support import (
     StoreDriver,
+    clock_at,
     days,
     event,
     expected_counts,
@@ -134,6 +137,36 @@ def test_sweeper_moves_sums_and_trending_without_scanning(driver: StoreDriver) -
     assert empty.trending("click", 30) == []
     assert empty.trending(None, 30) == []
     assert driver.redis.keys(f"{driver.settings.redis_key_prefix}:f:*:[bi]") == []
+
+
+class _CountingRedis(redis.Redis):  # type: ignore[type-arg]
+    """Counts round trips (pipelines) the reader makes."""
+
+    round_trips = 0
+
+    def pipeline(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.round_trips += 1
+        return super().pipeline(*args, **kwargs)
+
+
+def test_reads_skip_the_bucket_correction_until_a_bucket_ages_out(driver: StoreDriver) -> None:
+    """`lo` is behind a later reader's window start, but `due` says no bucket lies between
+    them yet: one round trip, exact; once a bucket has aged out, the correction reads it."""
+    driver.apply([event("doc", NOW - days(2)), event("doc", NOW)], NOW)
+    client = _CountingRedis.from_url(driver.settings.redis_url)
+
+    def read(at: datetime, window: int) -> tuple[dict[str, dict[str, int]], int]:
+        client.round_trips = 0
+        reader = PopularityReader(client, driver.settings, clock=clock_at(at))
+        return reader.counts(["doc"], ["click"], window), client.round_trips
+
+    try:
+        assert read(NOW + timedelta(hours=5), 7) == ({"doc": {"click": 2}}, 1)
+        assert read(NOW + timedelta(hours=5), 1) == ({"doc": {"click": 1}}, 1)
+        assert read(NOW + days(5) + timedelta(hours=1), 7) == ({"doc": {"click": 1}}, 2)
+        assert read(NOW + days(1) + timedelta(hours=1), 1) == ({"doc": {"click": 0}}, 2)
+    finally:
+        client.close()
 
 
 def test_weighted_trending_uses_positive_types_only(driver: StoreDriver) -> None:
