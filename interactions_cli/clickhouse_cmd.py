@@ -97,6 +97,15 @@ def sink(
     group: Annotated[
         str | None, typer.Option(help="Consumer group (default: SINK_GROUP_ID).")
     ] = None,
+    decode_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="Processes that decode and validate messages; 0: in the sink process "
+            "(default: SINK_DECODE_WORKERS).",
+        ),
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(min=0, max=65535, help="Serve Prometheus metrics here; 0: off."),
@@ -131,6 +140,8 @@ def sink(
         updates["sink_batch_max_s"] = batch_seconds
     if group is not None:
         updates["sink_group_id"] = group
+    if decode_workers is not None:
+        updates["sink_decode_workers"] = decode_workers
     if metrics_port is not None:
         updates["sink_metrics_port"] = metrics_port
     settings = Settings(**base.model_dump() | updates) if updates else base
@@ -236,12 +247,12 @@ def ddl_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Print the DDL (single node, or for a cluster; see deploy/clickhouse/)."""
-    from schemas.clickhouse_ddl import MIGRATIONS, MIGRATIONS_TABLE_DDL
+    from schemas.clickhouse_ddl import single_node_ddl
 
     if cluster:
         statements = [s.strip() for s in cluster_ddl(cluster).split(";\n") if s.strip()]
     else:
-        statements = [MIGRATIONS_TABLE_DDL, *(s for m in MIGRATIONS for s in m.statements)]
+        statements = single_node_ddl()
     if as_json:
         print_json({"cluster": cluster, "statements": statements})
         return

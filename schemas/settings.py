@@ -107,14 +107,34 @@ class Settings(BaseSettings):
     sink_release_chdb: bool = Field(
         True,
         description=(
-            "chDB only: close the folder after every insert so other processes (CLI, HTTP "
-            "service) can read between batches; ~30 ms per batch."
+            "chDB only: let other processes (CLI, HTTP service) in: the sink closes the folder "
+            "whenever one waits for it (checked after every insert and every 0.2 s) and "
+            "reopens it for the next insert (30-90 ms); false keeps it to the sink alone."
+        ),
+    )
+    sink_decode_workers: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description=(
+            "Processes that decode and validate messages for the sink (CPU-bound Python, up "
+            "to one core and ~190 MB each); 0 decodes in the sink's own process."
         ),
     )
     sink_retry_initial_s: float = Field(
         0.5, gt=0, description="First wait after a failed insert; doubles up to the max."
     )
     sink_retry_max_s: float = Field(30.0, gt=0, description="Longest wait between retries.")
+    sink_session_timeout_s: float = Field(
+        30.0,
+        ge=6,
+        le=1800,
+        description=(
+            "Kafka session timeout of the sink's consumer: how long before the partitions of "
+            "a sink process that died (kill -9, lost host) move to another one or to its "
+            "restart (the broker's minimum is 6 s by default)."
+        ),
+    )
     sink_metrics_port: int = Field(
         0, ge=0, le=65535, description="Serve Prometheus metrics on this port; 0: off."
     )

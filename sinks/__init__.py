@@ -2,7 +2,8 @@
 
 Other packages use the backend interface: `open_backend(settings)` returns a
 `ClickHouseBackend` (chDB in-process or a ClickHouse server) with `command`, `query`,
-`query_arrow`, `query_arrow_batches`, `insert`, `insert_arrow`, `release`, `close`.
+`query_arrow`, `query_arrow_batches`, `insert`, `insert_arrow`, `release`, `others_waiting`,
+`close`.
 """
 
 from sinks._backend import (

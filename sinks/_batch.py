@@ -1,90 +1,124 @@
-"""The rows the sink has read from Kafka and not yet inserted, with their Kafka coordinates."""
+"""The messages the sink has read from Kafka and not yet inserted, as Arrow blocks per table."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import Future
 
-from schemas.clickhouse_ddl import Row
+import pyarrow as pa
 
-TopicPartition = tuple[str, int]
+from schemas.clickhouse_ddl import COL_KAFKA_OFFSET, COL_KAFKA_PARTITION, COL_KAFKA_TOPIC
+from sinks._decode import DecodedChunk, Span, TopicPartition
+from sinks._workers import result
 
-
-@dataclass(slots=True)
-class _TableRows:
-    rows: list[Row] = field(default_factory=list)
-    coords: list[tuple[TopicPartition, int]] = field(default_factory=list)
+Decoded = DecodedChunk | Future[DecodedChunk]
 
 
 class Batch:
-    """Rows per table, and per partition the first and last offset read.
+    """Rows per table (Arrow, with their Kafka coordinates), and per partition what was read.
+
+    Chunks may still be decoding in worker processes; `messages` and `empty` count what was
+    read and never wait, everything else waits for the chunks first.
 
     Offsets to commit come from what was *read* (a partition's last offset + 1), not from
-    what is still in the batch: rows skipped as already stored, or dropped as rejects, are
-    done with too.
+    what is still in the batch: rows skipped as already stored are done with too.
     """
 
     def __init__(self, started_at: float) -> None:
         self.started_at = started_at
         self.messages = 0
-        self._tables: dict[str, _TableRows] = {}
-        self._ranges: dict[TopicPartition, tuple[int, int]] = {}
+        self._pending: list[Decoded] = []
+        self._blocks: dict[str, list[pa.Table]] = {}
+        self._spans: dict[TopicPartition, Span] = {}
 
-    def add(self, tp: TopicPartition, offset: int, table: str, row: Row) -> None:
-        rows = self._tables.get(table)
-        if rows is None:
-            rows = self._tables[table] = _TableRows()
-        rows.rows.append(row)
-        rows.coords.append((tp, offset))
-        first, last = self._ranges.get(tp, (offset, offset))
-        self._ranges[tp] = (min(first, offset), max(last, offset))
-        self.messages += 1
+    def add(self, decoded: Decoded, messages: int) -> None:
+        """A chunk of `messages` messages, decoded or being decoded."""
+        self._pending.append(decoded)
+        self.messages += messages
+
+    @property
+    def empty(self) -> bool:
+        return self.messages == 0
+
+    def resolve(self) -> None:
+        """Wait for chunks still being decoded (a dead worker raises DecodeWorkerError)."""
+        pending, self._pending = self._pending, []
+        for item in pending:
+            chunk = result(item)
+            for table, block in chunk.tables.items():
+                self._blocks.setdefault(table, []).append(block)
+            for tp, (first, last, count) in chunk.spans.items():
+                known = self._spans.get(tp)
+                if known is None:
+                    self._spans[tp] = (first, last, count)
+                else:
+                    self._spans[tp] = (min(known[0], first), max(known[1], last), known[2] + count)
 
     @property
     def ranges(self) -> dict[TopicPartition, tuple[int, int]]:
         """Partition -> (first, last) offset read into this batch."""
-        return dict(self._ranges)
+        self.resolve()
+        return {tp: (first, last) for tp, (first, last, _) in self._spans.items()}
 
-    @property
-    def empty(self) -> bool:
-        return not self._ranges
+    def tables(self) -> Iterable[tuple[str, pa.Table]]:
+        """(table, rows as one Arrow table) for every table with rows, in a stable order."""
+        self.resolve()
+        for table in sorted(self._blocks):
+            data = self._table(table)
+            if data.num_rows:
+                yield table, data
 
-    def tables(self) -> Iterable[tuple[str, list[Row]]]:
-        """(table, rows) for every table with rows, in a stable order."""
-        for table in sorted(self._tables):
-            rows = self._tables[table].rows
-            if rows:
-                yield table, rows
+    def _table(self, table: str) -> pa.Table:
+        blocks = self._blocks[table]
+        if len(blocks) > 1:
+            blocks[:] = [pa.concat_tables(blocks)]
+        return blocks[0]
 
     def row_count(self) -> int:
-        return sum(len(t.rows) for t in self._tables.values())
+        self.resolve()
+        return sum(block.num_rows for blocks in self._blocks.values() for block in blocks)
 
     def commit_positions(self) -> dict[TopicPartition, int]:
         """The offset to commit per partition: the next one to read."""
-        return {tp: last + 1 for tp, (_, last) in self._ranges.items()}
+        return {tp: last + 1 for tp, (_, last) in self.ranges.items()}
 
     def discard(self, keep: Callable[[TopicPartition, int], bool]) -> int:
-        """Remove rows whose (partition, offset) `keep` rejects; returns how many went."""
+        """Remove rows whose (partition, offset) `keep` rejects; returns how many went.
+
+        Python per row: used only when rows are known to be stored already (after a crash or
+        a failed insert) or their partition was revoked, never on the steady path.
+        """
+        self.resolve()
         removed = 0
-        for table_rows in self._tables.values():
-            kept_rows: list[Row] = []
-            kept_coords: list[tuple[TopicPartition, int]] = []
-            for row, coord in zip(table_rows.rows, table_rows.coords, strict=True):
-                if keep(*coord):
-                    kept_rows.append(row)
-                    kept_coords.append(coord)
-            removed += len(table_rows.rows) - len(kept_rows)
-            table_rows.rows, table_rows.coords = kept_rows, kept_coords
+        for table in list(self._blocks):
+            data = self._table(table)
+            mask = [
+                keep((topic, partition), offset)
+                for topic, partition, offset in zip(
+                    data.column(COL_KAFKA_TOPIC).to_pylist(),
+                    data.column(COL_KAFKA_PARTITION).to_pylist(),
+                    data.column(COL_KAFKA_OFFSET).to_pylist(),
+                    strict=True,
+                )
+            ]
+            kept = data.filter(pa.array(mask, type=pa.bool_()))
+            removed += data.num_rows - kept.num_rows
+            self._blocks[table] = [kept]
         return removed
 
     def forget_partitions(self, partitions: set[TopicPartition]) -> int:
-        """Drop everything read from `partitions` (revoked: their new owner re-reads them)."""
-        removed = self.discard(lambda tp, _offset: tp not in partitions)
+        """Drop everything read from `partitions` (revoked: their new owner re-reads them);
+        returns how many messages went."""
+        self.resolve()
+        self.discard(lambda tp, _offset: tp not in partitions)
+        dropped = 0
         for tp in partitions:
-            self._ranges.pop(tp, None)
-        self.messages = max(0, self.messages - removed)
-        return removed
+            span = self._spans.pop(tp, None)
+            if span is not None:
+                dropped += span[2]
+        self.messages = max(0, self.messages - dropped)
+        return dropped
 
     def dedup_token(self, group: str, table: str) -> str:
         """Insert token naming exactly the messages in this table's rows.
@@ -93,16 +127,28 @@ class Batch:
         rows gets the same token (ClickHouse then skips what it already has); any other set of
         rows gets another.
         """
-        summary: dict[TopicPartition, list[int]] = {}
-        for tp, offset in self._tables[table].coords:
-            entry = summary.setdefault(tp, [offset, offset, 0, 0])
-            entry[0] = min(entry[0], offset)
-            entry[1] = max(entry[1], offset)
-            entry[2] += 1
-            entry[3] += offset
+        self.resolve()
+        offset = COL_KAFKA_OFFSET
+        summary = (
+            self._table(table)
+            .group_by([COL_KAFKA_TOPIC, COL_KAFKA_PARTITION])
+            .aggregate([(offset, "min"), (offset, "max"), (offset, "count"), (offset, "sum")])
+            .to_pydict()
+        )
+        parts = sorted(
+            zip(
+                summary[COL_KAFKA_TOPIC],
+                summary[COL_KAFKA_PARTITION],
+                summary[f"{offset}_min"],
+                summary[f"{offset}_max"],
+                summary[f"{offset}_count"],
+                summary[f"{offset}_sum"],
+                strict=True,
+            )
+        )
         text = ";".join(
             f"{topic}/{partition}:{lo}-{hi}#{n}+{total}"
-            for (topic, partition), (lo, hi, n, total) in sorted(summary.items())
+            for topic, partition, lo, hi, n, total in parts
         )
         digest = hashlib.sha256(f"{group}|{table}|{text}".encode()).hexdigest()[:32]
         return f"sink-{digest}"

@@ -4,11 +4,14 @@ Two facts of chDB shape this module (both checked on chDB 4.4):
 
 * A folder can be open in one process at a time: ClickHouse takes an exclusive `flock` on
   `<folder>/status`, and a second process fails with "Cannot lock file ... status".
-  Closing every session of the folder lets go of the lock, and reopening costs ~30 ms.
+  Closing every session of the folder lets go of the lock; closing and reopening take
+  30-90 ms on the project's machine.
   So a backend opens the folder lazily, and `release()` closes it; a caller that finds the
-  folder taken waits up to `lock_timeout_s` (probing the lock, not hammering chDB) and then
-  fails with `BackendBusyError` saying what to do. The sink releases after every insert
-  (setting `sink_release_chdb`), so CLI readers and the HTTP service get in between batches.
+  folder taken leaves a ticket in `<folder>/.pipeline-waiting`, waits up to `lock_timeout_s`
+  (probing the lock, not hammering chDB) and then fails with `BackendBusyError` saying what
+  to do. The sink keeps the folder open while nobody waits and releases it after the
+  current insert when a ticket appears (`others_waiting()`, setting `sink_release_chdb`),
+  so CLI readers and the HTTP service get in between batches.
 * A process can have one folder open at a time, though many sessions on it. All backends of
   one process share one session per folder here, reference-counted.
 """
@@ -149,9 +152,9 @@ def _try_open(path: Path) -> Session | None:
 def _open_session(path: Path, lock_timeout_s: float, polite: bool) -> Session:
     """Open the folder, waiting up to `lock_timeout_s` for another process to let go.
 
-    A `polite` opener (the sink, which reopens the folder for every batch) first gives
-    processes already waiting up to YIELD_MAX_S to get in, so readers are not starved while
-    the sink inserts batch after batch.
+    A `polite` opener (the sink, which reopens the folder after letting a waiting process
+    in) first gives processes already waiting up to YIELD_MAX_S to get in, so readers are not
+    starved while the sink inserts batch after batch.
     """
     path.mkdir(parents=True, exist_ok=True)
     if polite:
@@ -213,7 +216,9 @@ class ChdbBackend:
         polite: bool = False,
     ) -> None:
         self._path = path.expanduser().resolve()
-        self._polite = polite
+        # A backend that lets go after every call reopens for every call: it lets waiting
+        # processes go first too, or a reader querying in a loop starves the sink.
+        self._polite = polite or not hold
         self._lock_timeout_s = lock_timeout_s
         self._hold = hold
         self._session: Session | None = None
@@ -257,6 +262,10 @@ class ChdbBackend:
         with self._lock:
             self.release()
             self._closed = True
+
+    def others_waiting(self) -> bool:
+        """A directory listing (tens of µs): cheap enough to ask after every insert."""
+        return _other_waiters(self._path)
 
     # -- statements ------------------------------------------------------------------------
     def _run(self, session: Session, sql: str, fmt: str, params: Params | None) -> Any:
@@ -317,20 +326,33 @@ class ChdbBackend:
         rows: Sequence[Sequence[Any]],
         *,
         dedup_token: str | None = None,
+        optimize_on_insert: bool = True,
     ) -> int:
         if not rows:
             return 0
         with self._use() as session:
             schema = self._schema(session, table, columns)
         data = rows_to_arrow(schema, columns, rows)
-        return self.insert_arrow(table, data, dedup_token=dedup_token)
+        return self.insert_arrow(
+            table, data, dedup_token=dedup_token, optimize_on_insert=optimize_on_insert
+        )
 
-    def insert_arrow(self, table: str, data: pa.Table, *, dedup_token: str | None = None) -> int:
+    def insert_arrow(
+        self,
+        table: str,
+        data: pa.Table,
+        *,
+        dedup_token: str | None = None,
+        optimize_on_insert: bool = True,
+    ) -> int:
         if data.num_rows == 0:
             return 0
         sql = f"INSERT INTO {table} ({', '.join(data.column_names)})"
+        settings = [] if optimize_on_insert else ["optimize_on_insert = 0"]
         if dedup_token is not None:
-            sql += " SETTINGS insert_deduplication_token = " + _quote(dedup_token)
+            settings.append("insert_deduplication_token = " + _quote(dedup_token))
+        if settings:
+            sql += " SETTINGS " + ", ".join(settings)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, data.schema) as writer:
             writer.write_table(data)

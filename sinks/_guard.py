@@ -28,7 +28,8 @@ from schemas.clickhouse_ddl import (
     REJECTS_TABLE,
 )
 from sinks._backend import ClickHouseBackend
-from sinks._batch import Batch, TopicPartition
+from sinks._batch import Batch
+from sinks._decode import TopicPartition
 
 _TABLES = (*EVENT_TABLES, REJECTS_TABLE)
 _NO_UPPER_BOUND = 2**64 - 1

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.clickhouse_ddl import (
+    COL_EVENT_ID,
     DDL_VERSION,
     MIGRATIONS,
     MIGRATIONS_TABLE,
     MIGRATIONS_TABLE_DDL,
+    TableRebuild,
     ttl_statements,
 )
 from sinks._backend import BackendError, ClickHouseBackend
@@ -33,8 +35,9 @@ def applied_versions(backend: ClickHouseBackend) -> set[int]:
 def migrate(backend: ClickHouseBackend, *, retention_days: int = 0) -> MigrationReport:
     """Create or upgrade every table, then make their TTL match `retention_days`.
 
-    Each step's statements are idempotent (`IF NOT EXISTS`), and a step is recorded only
-    after all of them ran, so an interrupted run is finished by the next one.
+    Each step's statements are idempotent (`IF NOT EXISTS`), its table rebuilds resume
+    (see `rebuild_table`), and a step is recorded only after all of them ran, so an
+    interrupted run is finished by the next one.
     """
     done = applied_versions(backend)
     newest = max(done, default=0)
@@ -49,6 +52,8 @@ def migrate(backend: ClickHouseBackend, *, retention_days: int = 0) -> Migration
             continue
         for statement in step.statements:
             backend.command(statement)
+        for rebuild in step.rebuilds:
+            rebuild_table(backend, rebuild)
         backend.insert(MIGRATIONS_TABLE, ("version", "name"), [(step.version, step.name)])
         report.applied.append(step.version)
     engines = backend.query(
@@ -59,6 +64,71 @@ def migrate(backend: ClickHouseBackend, *, retention_days: int = 0) -> Migration
         backend.command(statement)
     report.version = DDL_VERSION
     return report
+
+
+def _table_info(backend: ClickHouseBackend, table: str) -> dict[str, object] | None:
+    rows = backend.query(
+        "SELECT sorting_key, total_rows FROM system.tables "
+        "WHERE database = currentDatabase() AND name = {t:String}",
+        {"t": table},
+    )
+    return rows[0] if rows else None
+
+
+def _partitions(backend: ClickHouseBackend, table: str) -> list[str]:
+    rows = backend.query(
+        "SELECT DISTINCT partition_id FROM system.parts "
+        "WHERE database = currentDatabase() AND table = {t:String} AND active "
+        "ORDER BY partition_id",
+        {"t": table},
+    )
+    return [str(row["partition_id"]) for row in rows]
+
+
+def rebuild_table(backend: ClickHouseBackend, step: TableRebuild) -> bool:
+    """Give `step.table` its new layout with every row kept; False when it already had it.
+
+    Swap first, copy after: the new layout is created empty under the staging name and
+    exchanged with the table in one atomic rename, so writers (a sink on a server) insert
+    into the new layout from that moment and nothing they write is left behind; then the
+    old rows are copied in one partition at a time (bounded memory and part counts) and the
+    old table is dropped. While it copies, queries see the table filling up. A run that was
+    interrupted after the swap finds the staging table still there and copies only the rows
+    (by event_id, per partition) that did not arrive yet.
+    """
+    table, staging = step.table, step.staging_table
+    info = _table_info(backend, table)
+    if info is None:
+        raise BackendError(f"cannot rebuild {table}: the table does not exist")
+    leftover = _table_info(backend, staging)
+    if info["sorting_key"] != step.sorting_key:
+        if leftover is not None:
+            # A run stopped between creating the staging table and the swap: it is empty.
+            if leftover["total_rows"]:
+                raise BackendError(
+                    f"{staging} exists and holds rows while {table} still has its old "
+                    f"layout; look at it and drop it by hand, then run migrate again"
+                )
+            backend.command(f"DROP TABLE {staging}")
+        backend.command(step.staging_ddl())
+        backend.command(f"EXCHANGE TABLES {table} AND {staging}")
+        for partition in _partitions(backend, staging):
+            backend.command(
+                f"INSERT INTO {table} SELECT * FROM {staging} WHERE _partition_id = {{p:String}}",
+                {"p": partition},
+            )
+    elif leftover is not None:
+        for partition in _partitions(backend, staging):
+            backend.command(
+                f"INSERT INTO {table} SELECT * FROM {staging} WHERE _partition_id = {{p:String}}"
+                f" AND {COL_EVENT_ID} NOT IN (SELECT {COL_EVENT_ID} FROM {table}"
+                " WHERE _partition_id = {p:String})",
+                {"p": partition},
+            )
+    else:
+        return False
+    backend.command(f"DROP TABLE {staging}")
+    return True
 
 
 def require_schema(backend: ClickHouseBackend) -> None:

@@ -121,30 +121,47 @@ class ServerBackend:
         rows: Sequence[Sequence[Any]],
         *,
         dedup_token: str | None = None,
+        optimize_on_insert: bool = True,
     ) -> int:
         if not rows:
             return 0
-        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        settings: dict[str, Any] = {} if optimize_on_insert else {"optimize_on_insert": 0}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
         self._call(
             f"INSERT INTO {table}",
             lambda: self._conn().insert(
-                table, list(rows), column_names=list(columns), settings=settings
+                table, list(rows), column_names=list(columns), settings=settings or None
             ),
         )
         return len(rows)
 
-    def insert_arrow(self, table: str, data: pa.Table, *, dedup_token: str | None = None) -> int:
+    def insert_arrow(
+        self,
+        table: str,
+        data: pa.Table,
+        *,
+        dedup_token: str | None = None,
+        optimize_on_insert: bool = True,
+    ) -> int:
+        """As Python rows through the driver's Native insert, like `insert`: servers' Arrow
+        input handles UUID (arrow.uuid, the sink's blocks) differently across versions."""
         if data.num_rows == 0:
             return 0
-        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
-        self._call(
-            f"INSERT INTO {table}",
-            lambda: self._conn().insert_arrow(table, data, settings=settings),
+        rows = list(zip(*(column.to_pylist() for column in data.columns), strict=True))
+        return self.insert(
+            table,
+            data.column_names,
+            rows,
+            dedup_token=dedup_token,
+            optimize_on_insert=optimize_on_insert,
         )
-        return int(data.num_rows)
 
     def release(self) -> None:
         """Nothing exclusive is held; the HTTP connection pool stays."""
+
+    def others_waiting(self) -> bool:
+        return False
 
     def close(self) -> None:
         if self._client is not None:

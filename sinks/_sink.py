@@ -2,15 +2,18 @@
 
 1. Read messages from both event topics (one consumer group; partitions are the unit of
    parallelism, so more sink processes in the group share the load on a server backend).
-2. Decode each into its table's row, or a reject row (sinks._decode).
+2. Hand each poll's messages, per topic, to the decode workers (sinks._workers: processes,
+   since validation is CPU-bound Python), which turn every message into its table's row or
+   a reject row (sinks._decode) and return Arrow blocks; the sink reads on meanwhile.
 3. When the batch holds `sink_batch_max_rows` messages or its oldest is `sink_batch_max_s`
    old: skip what an earlier run already stored (sinks._guard) and hand the batch to the
-   insert thread, which writes each table's rows as one block with a deduplication token.
-   Offsets are committed only when the insert returned. chDB and the HTTP driver release
-   the GIL while they work, so the next batch is decoded meanwhile; at most two batches are
-   in memory.
+   insert thread, which writes each table's rows as one Arrow block with a deduplication
+   token. Offsets are committed only when the insert returned. chDB releases the GIL while
+   it inserts, so the next batch is read meanwhile; at most two batches are in memory.
 4. If ClickHouse fails: pause every partition (nothing more is fetched), keep polling so the
    group keeps us, wait with exponential backoff, re-check and retry the same batch.
+5. chDB: the folder stays open between batches; when another process (CLI, HTTP service)
+   waits for it, the sink closes it after the current insert (`sink_release_chdb`).
 
 A crash anywhere loses nothing (offsets trail the inserts) and duplicates nothing (the guard
 skips rows already stored).
@@ -31,17 +34,21 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from schemas.clickhouse_ddl import TABLE_COLUMNS
 from schemas.settings import Settings
 from schemas.topics import Topics
+from sinks._arrow import table_schema
 from sinks._backend import BackendError, ClickHouseBackend
 from sinks._batch import Batch
-from sinks._decode import Route, decode, routes
+from sinks._decode import MessageChunk
 from sinks._guard import OffsetGuard
 from sinks._metrics import SinkMetrics
 from sinks._migrate import migrate
+from sinks._workers import DecodePool
 
 log = logging.getLogger("sinks.sink")
 
 _CONSUME_CHUNK = 5_000
 _MAX_POLL_WAIT_S = 0.5
+_WAITERS_CHECK_S = 0.2
+_INSERT_POLL_S = 0.02
 _LAG_INTERVAL_S = 5.0
 _SUMMARY_INTERVAL_S = 30.0
 _STARTUP_TIMEOUT_S = 15.0
@@ -98,8 +105,9 @@ def consumer_config(settings: Settings, overrides: dict[str, Any] | None = None)
         "auto.offset.reset": "earliest",
         "queued.max.messages.kbytes": 32_768,
         "fetch.max.bytes": 16_777_216,
+        "max.partition.fetch.bytes": 4_194_304,
         "max.poll.interval.ms": 300_000,
-        "session.timeout.ms": 30_000,
+        "session.timeout.ms": int(settings.sink_session_timeout_s * 1000),
     }
     config.update(overrides or {})
     return config
@@ -126,8 +134,8 @@ class ClickHouseSink:
         self._metrics = metrics or SinkMetrics()
         self._clock = clock
         self._topics = Topics.from_settings(settings)
-        context = {"max_future_skew_s": settings.max_future_skew_s}
-        self._routes: dict[str, Route] = routes(self._topics, context)
+        self._event_topics = (self._topics.interactions, self._topics.searches)
+        self._decoders: DecodePool | None = None
         self._guard = OffsetGuard(backend)
         self._consumer = Consumer(consumer_config(settings, consumer_overrides))
         self._batch = Batch(clock())
@@ -142,8 +150,10 @@ class ClickHouseSink:
         self._committed: dict[tuple[str, int], int] = {}
         self._inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-insert")
         self._inflight: tuple[Batch, Future[dict[str, int]]] | None = None
+        self._sealed: Batch | None = None
         self._retrying: Batch | None = None
-        self._release_between_batches = settings.sink_release_chdb and backend.kind == "chdb"
+        self._let_others_in = settings.sink_release_chdb and backend.kind == "chdb"
+        self._waiters_checked_at = 0.0
 
     @property
     def stats(self) -> SinkStats:
@@ -157,7 +167,11 @@ class ClickHouseSink:
     def start(self) -> None:
         """Fail loudly now rather than later: ClickHouse tables, the broker, the topics."""
         migrate(self._backend, retention_days=self._settings.clickhouse_retention_days)
-        if self._release_between_batches:
+        schemas = {
+            table: table_schema(self._backend, table, columns)
+            for table, columns in TABLE_COLUMNS.items()
+        }
+        if self._let_others_in:
             self._backend.release()
         try:
             metadata = self._consumer.list_topics(timeout=_STARTUP_TIMEOUT_S)
@@ -165,14 +179,18 @@ class ClickHouseSink:
             raise RuntimeError(
                 f"Kafka at {self._settings.kafka_bootstrap_servers} does not answer: {exc}"
             ) from exc
-        missing = [t for t in self._routes if t not in metadata.topics]
+        missing = [t for t in self._event_topics if t not in metadata.topics]
         if missing:
             raise RuntimeError(
                 f"topic(s) {', '.join(missing)} do not exist: create them (`interactions stack "
                 "up` does) or set TOPIC_INTERACTIONS / TOPIC_SEARCHES"
             )
+        context = {"max_future_skew_s": self._settings.max_future_skew_s}
+        self._decoders = DecodePool(
+            self._topics, context, schemas, workers=self._settings.sink_decode_workers
+        )
         self._consumer.subscribe(
-            list(self._routes), on_assign=self._on_assign, on_revoke=self._on_revoke
+            list(self._event_topics), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
 
     def run(self, until: Callable[[SinkStats], bool] | None = None) -> SinkStats:
@@ -191,6 +209,8 @@ class ClickHouseSink:
         finally:
             self._inserter.shutdown(wait=True)
             self._consumer.close()
+            if self._decoders is not None:
+                self._decoders.close()
         return self._stats
 
     # -- the loop --------------------------------------------------------------------------
@@ -203,7 +223,9 @@ class ClickHouseSink:
         batch = self._batch
         settings = self._settings
         room = settings.sink_batch_max_rows - batch.messages
-        wait = _MAX_POLL_WAIT_S
+        # While an insert runs, poll briefly so that its offsets are committed right after it
+        # returns (less to re-check after a crash, lag that is not overstated).
+        wait = _MAX_POLL_WAIT_S if self._inflight is None else _INSERT_POLL_S
         if not batch.empty:
             age = self._clock() - batch.started_at
             wait = max(0.0, min(wait, settings.sink_batch_max_s - age))
@@ -217,6 +239,7 @@ class ClickHouseSink:
             self._flush()
         elif self._inflight is not None and self._inflight[1].done():
             self._settle()  # commit promptly (or start retrying) even when no batch is due
+        self._maybe_let_others_in()
         self._maybe_report_lag()
 
     def _batch_due(self) -> bool:
@@ -228,27 +251,37 @@ class ClickHouseSink:
         return self._clock() - batch.started_at >= self._settings.sink_batch_max_s
 
     def _add(self, messages: list[Message]) -> None:
-        batch = self._batch
-        if messages:
-            now = time.time()
-            self._stats.last_read_at = now
-            if self._stats.first_read_at is None:
-                self._stats.first_read_at = now
+        """Split a poll's messages by topic and hand each part to the decoders."""
+        if not messages:
+            return
+        now = time.time()
+        self._stats.last_read_at = now
+        if self._stats.first_read_at is None:
+            self._stats.first_read_at = now
+        chunks: dict[str, MessageChunk] = {}
         for msg in messages:
             err = msg.error()
             if err is not None:
                 self._kafka_error(err)
                 continue
             topic = msg.topic()
-            partition = msg.partition()
-            offset = msg.offset()
-            route = self._routes.get(topic or "")
-            if route is None or topic is None or partition is None or offset is None:
-                continue
-            if batch.empty:
-                batch.started_at = self._clock()
-            table, row = decode(route, topic, partition, offset, msg.key(), msg.value())
-            batch.add((topic, partition), offset, table, row)
+            chunk = chunks.get(topic)  # type: ignore[arg-type]
+            if chunk is None:
+                if topic not in self._event_topics:
+                    continue
+                chunk = chunks[topic] = MessageChunk(topic)
+            chunk.partitions.append(msg.partition())  # type: ignore[arg-type]
+            chunk.offsets.append(msg.offset())  # type: ignore[arg-type]
+            chunk.keys.append(msg.key())
+            chunk.values.append(msg.value())
+        if not chunks:
+            return
+        batch = self._batch
+        if batch.empty:
+            batch.started_at = self._clock()
+        assert self._decoders is not None
+        for chunk in chunks.values():
+            batch.add(self._decoders.submit(chunk), len(chunk))
         self._metrics.buffered.set(batch.messages)
 
     def _kafka_error(self, err: KafkaError) -> None:
@@ -268,8 +301,13 @@ class ClickHouseSink:
         batch = self._batch
         self._batch = Batch(self._clock())
         self._metrics.buffered.set(0)
-        if not self._settle():
-            return  # stopping during an outage: nothing more is committed
+        self._sealed = batch  # a rebalance while we wait below must see it (_on_revoke)
+        try:
+            batch.resolve()  # the decoders finish while the previous insert runs
+            if not self._settle():
+                return  # stopping during an outage: nothing more is committed
+        finally:
+            self._sealed = None
         if not batch.empty:
             try:
                 self._skip_stored(batch, recheck=False)
@@ -339,10 +377,10 @@ class ClickHouseSink:
         """Insert each table's rows as one block (runs in the insert thread)."""
         started = time.perf_counter()
         written: dict[str, int] = {}
-        for table, rows in batch.tables():
+        for table, data in batch.tables():
             token = batch.dedup_token(self._settings.sink_group_id, table)
-            written[table] = self._backend.insert(
-                table, TABLE_COLUMNS[table], rows, dedup_token=token
+            written[table] = self._backend.insert_arrow(
+                table, data, dedup_token=token, optimize_on_insert=False
             )
         self._metrics.insert_seconds.observe(time.perf_counter() - started)
         return written
@@ -356,8 +394,7 @@ class ClickHouseSink:
         for table, count in written.items():
             self._stats.rows_written[table] = self._stats.rows_written.get(table, 0) + count
             self._metrics.rows_written.labels(table).inc(count)
-        if self._release_between_batches:
-            self._backend.release()
+        self._maybe_let_others_in(after_insert=True)
 
     def _commit(self, batch: Batch) -> None:
         offsets = [TopicPartition(t, p, o) for (t, p), o in batch.commit_positions().items()]
@@ -367,6 +404,24 @@ class ClickHouseSink:
         except KafkaException as exc:
             # Rows are in; the next owner of these partitions skips them (sinks._guard).
             log.warning("offset commit failed (rows are stored, will be skipped): %s", exc)
+
+    def _maybe_let_others_in(self, *, after_insert: bool = False) -> None:
+        """chDB: close the folder while another process waits for it (checked after every
+        insert and every _WAITERS_CHECK_S), and when caught up (nothing read since the last
+        insert): the next insert reopens it once the waiting processes are in.
+
+        Under load the folder stays open from batch to batch: closing and reopening it
+        (50-90 ms on the project's machine) cost about as much as inserting 50,000 rows.
+        """
+        if not self._let_others_in or self._inflight is not None:
+            return  # the insert thread is using the folder; _done checks again after it
+        clock = self._clock()
+        if not after_insert and clock - self._waiters_checked_at < _WAITERS_CHECK_S:
+            return
+        self._waiters_checked_at = clock
+        caught_up = not after_insert and self._batch.empty and not self._carry
+        if caught_up or self._backend.others_waiting():
+            self._backend.release()
 
     # -- outage handling -------------------------------------------------------------------
     def _pause(self) -> None:
@@ -386,9 +441,10 @@ class ClickHouseSink:
             left = deadline - self._clock()
             if left <= 0:
                 return True
-            msg = self._consumer.poll(min(left, _MAX_POLL_WAIT_S))
+            msg = self._consumer.poll(min(left, _WAITERS_CHECK_S))
             if msg is not None:
                 self._carry.append(msg)
+            self._maybe_let_others_in()
         return False
 
     # -- rebalancing -----------------------------------------------------------------------
@@ -411,6 +467,8 @@ class ClickHouseSink:
                 log.warning("insert failed during rebalance; left to the new owner: %s", exc)
         if self._retrying is not None:
             self._retrying.forget_partitions(revoked)
+        if self._sealed is not None:
+            self._sealed.forget_partitions(revoked)
         self._guard.revoked(revoked)
         for tp in revoked:
             self._committed.pop(tp, None)

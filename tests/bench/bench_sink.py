@@ -1,6 +1,7 @@
 """Sink throughput (Kafka -> chDB) against a bulk insert of the same rows; SELECT latency.
 
-    python tests/bench/bench_sink.py [--events 200000] [--rows 10000000]
+    python tests/bench/bench_sink.py [--events 200000] [--rows 10000000] [--repeat 3]
+                                     [--decode-workers N]
 
 Assumes the local stack is up (`make stack-up`); uses topics, a consumer group and a chDB
 folder of its own, and removes them afterwards.
@@ -8,12 +9,16 @@ folder of its own, and removes them afterwards.
 1. Throughput. `--events` valid interaction events are put on a fresh topic (4 partitions);
    the sink (`ClickHouseSink`, default batch settings) consumes them into chDB. Measured
    from the first message read to the last batch committed, i.e. decode, validate, insert,
-   commit; the consumer group's start-up is reported apart. Baseline: the same events,
-   decoded beforehand (not timed), inserted straight into chDB as one bulk insert through the
-   same backend. Targets: sink >= 0.5 x baseline and >= 50,000 rows/s.
+   commit; the consumer group's start-up (and the decode workers' start) is reported apart.
+   Baseline: the same events, decoded beforehand (not timed), inserted straight into chDB
+   as one bulk insert through the same backend with the sink's insert settings (no folding
+   of the block on insert). For comparison with earlier figures, also the same bulk insert
+   with ClickHouse's default (folding on insert). Sink runs (each with a fresh consumer
+   group) and baseline inserts alternate `--repeat` times, since the machine's load drifts;
+   figures are medians. Targets: sink >= 0.5 x baseline and >= 50,000 rows/s.
 2. Latency of the seed's reads on `--rows` rows generated inside chDB (INSERT ... SELECT
    FROM numbers(), not via Kafka): `?feature_id=` (page of 50) and `?user_id=&limit=50`,
-   through `InteractionQueries`, median and p95 over distinct ids.
+   through `InteractionQueries`, median and p95 over distinct ids. `--rows 0` skips it.
 
 The last line is the figures as JSON.
 """
@@ -33,7 +38,8 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
@@ -114,47 +120,80 @@ def _count(backend: ClickHouseBackend) -> int:
     return int(backend.query(f"SELECT count() AS n FROM {INTERACTIONS_TABLE}")[0]["n"])
 
 
-def bench_throughput(settings: Settings, events: int) -> dict[str, float]:
+def _run_sink(settings: Settings, backend: ClickHouseBackend, events: int) -> dict[str, float]:
+    """One sink run over the whole topic with a fresh consumer group into an empty table."""
+    backend.command(f"TRUNCATE TABLE {INTERACTIONS_TABLE}")
+    settings = settings.model_copy(
+        update={"sink_group_id": f"{settings.sink_group_id}-{uuid.uuid4().hex[:6]}"}
+    )
+    first_read: list[float] = []
+    sink = ClickHouseSink(settings, backend, clock=time.monotonic)
+    started = time.perf_counter()
+    original_add = sink._add  # observe the first message read (start-up excluded)
+
+    def add(messages: list[Any]) -> None:
+        if messages and not first_read:
+            first_read.append(time.perf_counter())
+        original_add(messages)
+
+    sink._add = add  # type: ignore[method-assign]
+    deadline = time.monotonic() + 600
+    stats = sink.run(until=lambda s: s.messages >= events or time.monotonic() > deadline)
+    finished = time.perf_counter()
+    if _count(backend) != events:
+        raise RuntimeError(f"sink stored {_count(backend)} of {events} events")
+    return {
+        "seconds": finished - first_read[0],
+        "startup_s": first_read[0] - started,
+        "batches": stats.batches,
+    }
+
+
+def _run_baseline(backend: ClickHouseBackend, rows: list[Any], *, fold: bool) -> float:
+    """Seconds for one bulk insert of the pre-decoded rows into an empty table."""
+    backend.command(f"TRUNCATE TABLE {INTERACTIONS_TABLE}")
+    began = time.perf_counter()
+    backend.insert(INTERACTIONS_TABLE, INTERACTION_COLUMNS, rows, optimize_on_insert=fold)
+    seconds = time.perf_counter() - began
+    if _count(backend) != len(rows):
+        raise RuntimeError("baseline insert lost rows")
+    return seconds
+
+
+def bench_throughput(settings: Settings, events: int, repeat: int) -> dict[str, Any]:
+    """Sink runs and baseline inserts alternate `repeat` times (the machine's load drifts);
+    the figures are medians, the ratio is taken per round."""
     payloads = _payloads(events)
     _publish(settings, payloads)
+    rows = [interaction_row(decode_interaction(value)) for _, value in payloads]
+    sink_runs: list[dict[str, float]] = []
+    baseline_s: list[float] = []
+    fold_s: list[float] = []
     backend = open_backend(settings)
     try:
         migrate(backend)
-        first_read: list[float] = []
-        sink = ClickHouseSink(settings, backend, clock=time.monotonic)
-        started = time.perf_counter()
-        original_add = sink._add  # observe the first message read (start-up excluded)
-
-        def add(messages: list[Any]) -> None:
-            if messages and not first_read:
-                first_read.append(time.perf_counter())
-            original_add(messages)
-
-        sink._add = add  # type: ignore[method-assign]
-        deadline = time.monotonic() + 600
-        stats = sink.run(until=lambda s: s.messages >= events or time.monotonic() > deadline)
-        finished = time.perf_counter()
-        if _count(backend) != events:
-            raise RuntimeError(f"sink stored {_count(backend)} of {events} events")
-        sink_seconds = finished - first_read[0]
-        startup = first_read[0] - started
-
-        rows = [interaction_row(decode_interaction(value)) for _, value in payloads]
-        backend.command(f"TRUNCATE TABLE {INTERACTIONS_TABLE}")
-        began = time.perf_counter()
-        backend.insert(INTERACTIONS_TABLE, INTERACTION_COLUMNS, rows)
-        baseline_seconds = time.perf_counter() - began
-        if _count(backend) != events:
-            raise RuntimeError("baseline insert lost rows")
+        for _ in range(repeat):
+            sink_runs.append(_run_sink(settings, backend, events))
+            baseline_s.append(_run_baseline(backend, rows, fold=False))
+            fold_s.append(_run_baseline(backend, rows, fold=True))
     finally:
         backend.close()
+    sink_rates = [events / run["seconds"] for run in sink_runs]
+    ratios = [b / run["seconds"] for b, run in zip(baseline_s, sink_runs, strict=True)]
+    fold_ratios = [f / run["seconds"] for f, run in zip(fold_s, sink_runs, strict=True)]
     return {
         "events": events,
-        "sink_rows_per_s": events / sink_seconds,
-        "baseline_rows_per_s": events / baseline_seconds,
-        "ratio": baseline_seconds / sink_seconds,
-        "sink_batches": stats.batches,
-        "sink_startup_s": startup,
+        "repeat": repeat,
+        "decode_workers": settings.sink_decode_workers,
+        "sink_rows_per_s": statistics.median(sink_rates),
+        "sink_rows_per_s_runs": [round(r) for r in sink_rates],
+        "baseline_rows_per_s": statistics.median(events / s for s in baseline_s),
+        "ratio": statistics.median(ratios),
+        "ratio_runs": [round(r, 2) for r in ratios],
+        "baseline_fold_rows_per_s": statistics.median(events / s for s in fold_s),
+        "ratio_to_fold": statistics.median(fold_ratios),
+        "sink_batches": sink_runs[-1]["batches"],
+        "sink_startup_s": statistics.median(run["startup_s"] for run in sink_runs),
     }
 
 
@@ -232,6 +271,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument(
+        "--decode-workers", type=int, default=None, help="default: SINK_DECODE_WORKERS"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="sink/baseline rounds (medians)")
     args = parser.parse_args()
     suffix = uuid.uuid4().hex[:10]
     folder = Path(tempfile.mkdtemp(prefix="bench-sink-"))
@@ -244,27 +287,40 @@ def main() -> None:
             "sink_group_id": f"bench-sink-{suffix}",
             "clickhouse_url": f"chdb://{folder}",
         }
+        | ({} if args.decode_workers is None else {"sink_decode_workers": args.decode_workers})
     )
     try:
-        throughput = bench_throughput(settings, args.events)
+        throughput = bench_throughput(settings, args.events, args.repeat)
         print(
             f"sink Kafka->chDB : {throughput['sink_rows_per_s']:>10,.0f} rows/s "
-            f"({args.events:,} events, {throughput['sink_batches']} batches; group start-up "
+            f"(median of {args.repeat}: {throughput['sink_rows_per_s_runs']}; "
+            f"{args.events:,} events, {throughput['sink_batches']} batches, "
+            f"{settings.sink_decode_workers} decode worker(s); start-up "
             f"{throughput['sink_startup_s']:.1f} s not counted)"
         )
         print(
             f"baseline bulk    : {throughput['baseline_rows_per_s']:>10,.0f} rows/s "
-            "(same rows pre-decoded, one insert)"
+            "(same rows pre-decoded, one insert, the sink's insert settings)"
         )
-        print(f"ratio            : {throughput['ratio']:.2f} (target >= 0.5; and >= 50,000 rows/s)")
-        latency = bench_queries(settings, args.rows)
         print(
-            f"{args.rows:,} rows generated in {latency['generate_s']:.0f} s; "
-            f"by feature_id (50): p50 {latency['feature_p50_ms']:.1f} ms, "
-            f"p95 {latency['feature_p95_ms']:.1f} ms; "
-            f"by user_id limit 50: p50 {latency['user_limit50_p50_ms']:.1f} ms, "
-            f"p95 {latency['user_limit50_p95_ms']:.1f} ms"
+            f"ratio            : {throughput['ratio']:.2f} (per round: {throughput['ratio_runs']}; "
+            "target >= 0.5; and >= 50,000 rows/s)"
         )
+        print(
+            f"(baseline folding on insert, ClickHouse's default: "
+            f"{throughput['baseline_fold_rows_per_s']:,.0f} rows/s; "
+            f"ratio {throughput['ratio_to_fold']:.2f})"
+        )
+        latency: dict[str, float] = {}
+        if args.rows > 0:
+            latency = bench_queries(settings, args.rows)
+            print(
+                f"{args.rows:,} rows generated in {latency['generate_s']:.0f} s; "
+                f"by feature_id (50): p50 {latency['feature_p50_ms']:.1f} ms, "
+                f"p95 {latency['feature_p95_ms']:.1f} ms; "
+                f"by user_id limit 50: p50 {latency['user_limit50_p50_ms']:.1f} ms, "
+                f"p95 {latency['user_limit50_p95_ms']:.1f} ms"
+            )
         print(orjson.dumps({"bench": "sink", **throughput, **latency}).decode())
     finally:
         _delete_topics(settings)

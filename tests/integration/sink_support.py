@@ -30,6 +30,7 @@ def sink_settings(base: Settings, **overrides: Any) -> Settings:
         "sink_retry_initial_s": 0.2,
         "sink_retry_max_s": 1.0,
         "chdb_lock_timeout_s": 20.0,
+        "sink_decode_workers": 1,  # lean: one process per sink is enough to test the path
     }
     return Settings(**base.model_dump() | updates | overrides)
 
@@ -145,22 +146,39 @@ class FlakyBackend:
         rows: Sequence[Sequence[Any]],
         *,
         dedup_token: str | None = None,
+        optimize_on_insert: bool = True,
     ) -> int:
         if self.failing:
             self.failures += 1
             if self.partial and self.failures == 1 and len(rows) > 1:
                 self.inner.insert(table, columns, rows[: len(rows) // 2])
             raise BackendError("injected outage: ClickHouse unavailable")
-        return self.inner.insert(table, columns, rows, dedup_token=dedup_token)
+        return self.inner.insert(
+            table, columns, rows, dedup_token=dedup_token, optimize_on_insert=optimize_on_insert
+        )
 
-    def insert_arrow(self, table: str, data: pa.Table, *, dedup_token: str | None = None) -> int:
+    def insert_arrow(
+        self,
+        table: str,
+        data: pa.Table,
+        *,
+        dedup_token: str | None = None,
+        optimize_on_insert: bool = True,
+    ) -> int:
         if self.failing:
             self.failures += 1
+            if self.partial and self.failures == 1 and data.num_rows > 1:
+                self.inner.insert_arrow(table, data.slice(0, data.num_rows // 2))
             raise BackendError("injected outage: ClickHouse unavailable")
-        return self.inner.insert_arrow(table, data, dedup_token=dedup_token)
+        return self.inner.insert_arrow(
+            table, data, dedup_token=dedup_token, optimize_on_insert=optimize_on_insert
+        )
 
     def release(self) -> None:
         self.inner.release()
+
+    def others_waiting(self) -> bool:
+        return self.inner.others_waiting()
 
     def close(self) -> None:
         self.inner.close()

@@ -15,10 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from schemas.clickhouse_ddl import INTERACTIONS_TABLE
@@ -52,15 +52,17 @@ class _CrashAfterInsert(FlakyBackend):
         self.inserts = 0
         self.crash_on = crash_on
 
-    def insert(
+    def insert_arrow(
         self,
         table: str,
-        columns: Sequence[str],
-        rows: Sequence[Sequence[Any]],
+        data: pa.Table,
         *,
         dedup_token: str | None = None,
+        optimize_on_insert: bool = True,
     ) -> int:
-        written = self.inner.insert(table, columns, rows, dedup_token=dedup_token)
+        written = self.inner.insert_arrow(
+            table, data, dedup_token=dedup_token, optimize_on_insert=optimize_on_insert
+        )
         if table != INTERACTIONS_TABLE:
             return written
         self.inserts += 1
@@ -100,6 +102,8 @@ def _sink_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
             "SINK_GROUP_ID": settings.sink_group_id,
             "SINK_BATCH_MAX_ROWS": str(settings.sink_batch_max_rows),
             "SINK_BATCH_MAX_S": str(settings.sink_batch_max_s),
+            "SINK_SESSION_TIMEOUT_S": str(settings.sink_session_timeout_s),
+            "SINK_DECODE_WORKERS": str(settings.sink_decode_workers),
         }
     )
     with log.open("ab") as handle:
@@ -112,11 +116,24 @@ def _sink_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _assignments(log: Path) -> int:
+    """How many times sink processes logged a partition assignment so far."""
+    if not log.exists():
+        return 0
+    return len(re.findall(r"\bassigned \[", log.read_text(errors="replace")))
+
+
 @pytest.mark.slow
 def test_kill_9_mid_batch_several_times_under_load(
     unique_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = sink_settings(unique_settings, sink_batch_max_rows=3_000, sink_batch_max_s=0.2)
+    # A killed sink's partitions move on after the session timeout: the broker's minimum.
+    settings = sink_settings(
+        unique_settings,
+        sink_batch_max_rows=3_000,
+        sink_batch_max_s=0.2,
+        sink_session_timeout_s=6,
+    )
     events = [interaction(i) for i in range(30_000)]
     chunks = [events[i : i + 1_000] for i in range(0, len(events), 1_000)]
     producing_failed: list[BaseException] = []
@@ -137,8 +154,15 @@ def test_kill_9_mid_batch_several_times_under_load(
     process: subprocess.Popen[bytes] | None = None
     try:
         for _ in range(5):
+            started = _assignments(log)
             process = _sink_process(settings, log)
-            time.sleep(rng.uniform(3.0, 5.0))  # ~2.5 s to start, then some batches
+            # Start-up (imports, decode workers, joining the group) takes seconds and varies
+            # with the machine's load: kill at a random moment after the sink got partitions.
+            deadline = time.monotonic() + 60
+            while _assignments(log) == started and time.monotonic() < deadline:
+                assert process.poll() is None, log.read_text()[-3000:]
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.3, 2.5))
             assert process.poll() is None, log.read_text()[-3000:]
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)

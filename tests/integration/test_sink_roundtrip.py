@@ -29,8 +29,9 @@ from tests.integration.sink_support import (
 pytestmark = pytest.mark.integration
 
 
-def test_every_field_round_trips(unique_settings: Settings) -> None:
-    settings = sink_settings(unique_settings)
+@pytest.mark.parametrize("workers", [1, 0], ids=["decode-workers", "decode-inline"])
+def test_every_field_round_trips(unique_settings: Settings, workers: int) -> None:
+    settings = sink_settings(unique_settings, sink_decode_workers=workers)
     now = datetime.now(UTC)
     events = [interaction(i, timestamp=now - timedelta(minutes=i)) for i in range(300)]
     # The edges of the contract: absent optionals, a bare string type, unicode, big metadata.
