@@ -7,7 +7,9 @@
 -- (kind 'previous'), which is how the report compares a week with the one before in the same
 -- pass (an empty window, previous_start = previous_end, leaves it out). A click is an
 -- interaction of {engaged_types} linked to the search, once per (search, document);
--- interactions up to one day after a window's end still count.
+-- interactions up to one day after a window's end still count. Each search is aggregated once
+-- per window it is in (period 0 = [start, end), 1 = the previous one), per query and rolled
+-- up into the window's total (GROUP BY ... WITH ROLLUP), rather than once per output row.
 --
 -- Columns: searches, zero_result_searches, zero_result_rate, answered_searches, impressions
 -- (results shown), clicks, ctr (clicks / impressions), searches_with_click, search_ctr and
@@ -48,7 +50,7 @@ FROM
     FROM
     (
         SELECT
-            kind,
+            multiIf(grouping(q) = 0, 'query', period = 0, 'total', 'previous') AS kind,
             if(kind = 'query', q, '') AS query,
             count() AS searches,
             countIf(total_hits = 0) AS zero_result_searches,
@@ -109,11 +111,11 @@ FROM
             WHERE (in_range OR in_previous)
               AND ({retriever:String} = '' OR s.retriever_id = {retriever:String})
         )
-        ARRAY JOIN arrayConcat(
-            if(in_range, if({limit:UInt32} = 0, ['total'], ['query', 'total']), []),
-            if(in_previous, ['previous'], [])
-        ) AS kind
-        GROUP BY kind, query
+        -- [0] in range, [1] in the previous window, [0, 1] in both (overlapping windows)
+        ARRAY JOIN range(toUInt8(NOT in_range), toUInt8(in_previous) + 1) AS period
+        GROUP BY period, q WITH ROLLUP
+        HAVING grouping(period) = 0
+           AND (grouping(q) = 1 OR (period = 0 AND {limit:UInt32} > 0))
     )
 )
 WHERE kind != 'query'

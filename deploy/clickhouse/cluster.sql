@@ -47,12 +47,11 @@ CREATE TABLE IF NOT EXISTS search_events_local ON CLUSTER '{cluster}'
     inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX idx_user_id user_id TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_query query TYPE tokenbf_v1(8192, 3, 0) GRANULARITY 1,
-    INDEX idx_timestamp timestamp TYPE minmax GRANULARITY 1,
     INDEX idx_kafka_offset kafka_offset TYPE minmax GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/search_events_local', '{replica}')
 PARTITION BY toYYYYMM(timestamp)
-ORDER BY (query_id, timestamp, event_id)
+ORDER BY (toDate(timestamp), query_id, event_id)
 SETTINGS replicated_deduplication_window = 1000;
 
 CREATE TABLE IF NOT EXISTS search_events ON CLUSTER '{cluster}' AS search_events_local
@@ -86,3 +85,5 @@ ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/schema_
 ORDER BY version;
 
 INSERT INTO schema_migrations (version, name) VALUES (1, 'event tables and sink rejects');
+
+INSERT INTO schema_migrations (version, name) VALUES (2, 'search_events sorted by day first');

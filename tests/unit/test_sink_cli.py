@@ -21,7 +21,12 @@ from typer.testing import CliRunner
 
 from interactions_cli.context import get_settings
 from interactions_cli.main import app
-from schemas.clickhouse_ddl import INTERACTION_COLUMNS, INTERACTIONS_TABLE, interaction_row
+from schemas.clickhouse_ddl import (
+    DDL_VERSION,
+    INTERACTION_COLUMNS,
+    INTERACTIONS_TABLE,
+    interaction_row,
+)
 from schemas.events import InteractionEvent
 from schemas.settings import Settings
 from schemas.wire import to_json_dict
@@ -67,7 +72,8 @@ def _run(*args: str) -> dict:  # type: ignore[type-arg]
 
 
 def test_migrate_is_idempotent_and_status_counts(folder: Path) -> None:
-    assert _run("clickhouse", "migrate") == {"applied": [], "version": 1, "retention_days": 0}
+    migrated = _run("clickhouse", "migrate")
+    assert migrated == {"applied": [], "version": DDL_VERSION, "retention_days": 0}
     assert _run("clickhouse", "migrate", "--retention-days", "3650")["retention_days"] == 3650
     status = _run("clickhouse", "status")
     assert status["rows"] == {"interactions": 60, "search_events": 0, "sink_rejects": 0}
