@@ -187,9 +187,7 @@ ORDER BY ({COL_FEATURE_ID}, {COL_TIMESTAMP}, {COL_EVENT_ID})
 SETTINGS non_replicated_deduplication_window = 1000
 """
 
-_SEARCH_EVENTS_DDL: Final = f"""
-CREATE TABLE IF NOT EXISTS {SEARCH_EVENTS_TABLE}
-(
+_SEARCH_EVENTS_COLUMNS: Final = f"""
     {COL_EVENT_ID} UUID,
     {COL_TIMESTAMP} DateTime64(6, 'UTC'),
     {COL_QUERY_ID} String,
@@ -205,7 +203,12 @@ CREATE TABLE IF NOT EXISTS {SEARCH_EVENTS_TABLE}
     {COL_KAFKA_OFFSET} UInt64,
     {COL_INSERTED_AT} DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX idx_user_id {COL_USER_ID} TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_query {COL_QUERY} TYPE tokenbf_v1(8192, 3, 0) GRANULARITY 1,
+    INDEX idx_query {COL_QUERY} TYPE tokenbf_v1(8192, 3, 0) GRANULARITY 1,"""
+"""Columns and indexes both schema versions of `search_events` share (one copy, no drift)."""
+
+_SEARCH_EVENTS_DDL: Final = f"""
+CREATE TABLE IF NOT EXISTS {SEARCH_EVENTS_TABLE}
+({_SEARCH_EVENTS_COLUMNS}
     INDEX idx_timestamp {COL_TIMESTAMP} TYPE minmax GRANULARITY 1,
     INDEX idx_kafka_offset {COL_KAFKA_OFFSET} TYPE minmax GRANULARITY 1
 )
@@ -217,23 +220,7 @@ SETTINGS non_replicated_deduplication_window = 1000
 
 _SEARCH_EVENTS_DDL_V2: Final = f"""
 CREATE TABLE IF NOT EXISTS {SEARCH_EVENTS_TABLE}
-(
-    {COL_EVENT_ID} UUID,
-    {COL_TIMESTAMP} DateTime64(6, 'UTC'),
-    {COL_QUERY_ID} String,
-    {COL_QUERY} String,
-    {COL_RESULTS} Array(String),
-    {COL_TOTAL_HITS} UInt64,
-    {COL_USER_ID} String,
-    {COL_SESSION_ID} String,
-    {COL_RETRIEVER_ID} LowCardinality(String),
-    {COL_METADATA} String CODEC(ZSTD(3)),
-    {COL_KAFKA_TOPIC} LowCardinality(String),
-    {COL_KAFKA_PARTITION} UInt32,
-    {COL_KAFKA_OFFSET} UInt64,
-    {COL_INSERTED_AT} DateTime64(3, 'UTC') DEFAULT now64(3),
-    INDEX idx_user_id {COL_USER_ID} TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_query {COL_QUERY} TYPE tokenbf_v1(8192, 3, 0) GRANULARITY 1,
+({_SEARCH_EVENTS_COLUMNS}
     INDEX idx_kafka_offset {COL_KAFKA_OFFSET} TYPE minmax GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree
