@@ -31,6 +31,7 @@ from schemas.clickhouse_ddl import (
     SEARCH_EVENTS_TABLE,
     cluster_ddl,
 )
+from schemas.gc_tuning import tune_gc
 from schemas.redis_keys import RedisKeys
 from schemas.settings import Settings
 from sinks import (
@@ -173,6 +174,7 @@ def sink(
         last = stats.last_read_at or stats.started_at or time.time()
         return time.time() - last >= idle_exit
 
+    tune_gc(settings.gc_young_threshold)
     try:
         stats = runner.run(until=until)
     except (BackendError, RuntimeError) as exc:

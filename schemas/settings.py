@@ -139,6 +139,16 @@ class Settings(BaseSettings):
         0, ge=0, le=65535, description="Serve Prometheus metrics on this port; 0: off."
     )
 
+    gc_young_threshold: int = Field(
+        10_000,
+        ge=0,
+        description=(
+            "Worker and sink decode processes: freeze start-up objects and collect young "
+            "garbage every this many allocations (Python's default is 700); 0 leaves the "
+            "collector alone. See schemas/gc_tuning.py."
+        ),
+    )
+
     # --- popularity worker (`interactions worker`) and its read side ---------------------
     popularity_windows_days: list[Annotated[int, Field(ge=1, le=30)]] = Field(
         default_factory=lambda: [1, 7, 30],

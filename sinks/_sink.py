@@ -187,7 +187,11 @@ class ClickHouseSink:
             )
         context = {"max_future_skew_s": self._settings.max_future_skew_s}
         self._decoders = DecodePool(
-            self._topics, context, schemas, workers=self._settings.sink_decode_workers
+            self._topics,
+            context,
+            schemas,
+            workers=self._settings.sink_decode_workers,
+            gc_young_threshold=self._settings.gc_young_threshold,
         )
         self._consumer.subscribe(
             list(self._event_topics), on_assign=self._on_assign, on_revoke=self._on_revoke

@@ -27,6 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from schemas.gc_tuning import tune_gc
 from schemas.topics import Topics
 from sinks._decode import ChunkDecoder, DecodedChunk, MessageChunk
 
@@ -55,12 +56,14 @@ def _init_worker(
     topics: Topics,
     context: dict[str, Any],
     schemas: dict[str, pa.Schema],
+    gc_young_threshold: int,
 ) -> None:
     global _decoder
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _decoder = ChunkDecoder(topics, context, schemas)
     _decoder.warm_up()
+    tune_gc(gc_young_threshold)
     started.wait(_START_TIMEOUT_S)  # no worker takes a task before all are ready
 
 
@@ -83,6 +86,7 @@ class DecodePool:
         schemas: Mapping[str, pa.Schema],
         *,
         workers: int,
+        gc_young_threshold: int = 0,
     ) -> None:
         self._inline: ChunkDecoder | None = None
         self._pool: ProcessPoolExecutor | None = None
@@ -95,7 +99,14 @@ class DecodePool:
             max_workers=workers,
             mp_context=spawn,
             initializer=_init_worker,
-            initargs=(os.getpid(), spawn.Barrier(workers), topics, context, dict(schemas)),
+            initargs=(
+                os.getpid(),
+                spawn.Barrier(workers),
+                topics,
+                context,
+                dict(schemas),
+                gc_young_threshold,
+            ),
         )
         # Start them all now (spawning, importing and warming up take a second or two), not
         # while the sink runs; one task each spawns each, the barrier makes all finish.

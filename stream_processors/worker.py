@@ -15,6 +15,7 @@ import mode.loop
 import redis
 from confluent_kafka.admin import AdminClient
 
+from schemas.gc_tuning import tune_gc
 from schemas.settings import Settings
 from stream_processors._metrics import WorkerMetrics
 from stream_processors._scripts import scripts
@@ -70,6 +71,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> NoReturn:
     if settings.worker_metrics_port:
         port = metrics.serve(settings.worker_metrics_host, settings.worker_metrics_port)
         log.info("metrics on http://%s:%d/metrics", settings.worker_metrics_host, port)
+    tune_gc(settings.gc_young_threshold)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.spinner = None  # a terminal spinner only garbles logs
     worker.execute_from_commandline()
