@@ -31,7 +31,7 @@ from schemas.clickhouse_ddl import (
     SEARCH_EVENTS_TABLE,
     cluster_ddl,
 )
-from schemas.gc_tuning import tune_gc
+from schemas.processes import tune_gc
 from schemas.redis_keys import RedisKeys
 from schemas.settings import Settings
 from sinks import (

@@ -145,7 +145,7 @@ class Settings(BaseSettings):
         description=(
             "Worker and sink decode processes: freeze start-up objects and collect young "
             "garbage every this many allocations (Python's default is 700); 0 leaves the "
-            "collector alone. See schemas/gc_tuning.py."
+            "collector alone. See schemas/processes.py."
         ),
     )
 

@@ -13,12 +13,9 @@ Ctrl-C (the sink stops them after its final insert) and die with the sink on Lin
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import multiprocessing
 import os
 import signal
-import sys
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,11 +24,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from schemas.gc_tuning import tune_gc
+from schemas.processes import die_with_parent, tune_gc
 from schemas.topics import Topics
 from sinks._decode import ChunkDecoder, DecodedChunk, MessageChunk
 
-_PR_SET_PDEATHSIG = 1
 _START_TIMEOUT_S = 120.0
 _decoder: ChunkDecoder | None = None
 """The worker process's decoder (set by `_init_worker`)."""
@@ -39,15 +35,6 @@ _decoder: ChunkDecoder | None = None
 
 class DecodeWorkerError(RuntimeError):
     """A decode worker process died; the sink stops (its offsets are not committed)."""
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # the sink died before prctl took effect
-        os._exit(1)
 
 
 def _init_worker(
@@ -59,7 +46,7 @@ def _init_worker(
     gc_young_threshold: int,
 ) -> None:
     global _decoder
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _decoder = ChunkDecoder(topics, context, schemas)
     _decoder.warm_up()

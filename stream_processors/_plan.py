@@ -9,9 +9,10 @@ apply script makes exactly-once with the partition's offset watermark.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from schemas.events import effective_types
 from schemas.redis_keys import history_member
@@ -23,9 +24,25 @@ _DAY_MS: Final = 86_400_000
 _LAST_INSTANT: Final = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
+class KafkaRecord(Protocol):
+    """What the planner reads of a Kafka message: Faust's `Message` as delivered (no copy
+    per event on the hot path), or a `Record`."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One Kafka message as the worker received it."""
+    """One Kafka message, built by hand (tests, tools)."""
 
     topic: str
     partition: int
@@ -36,7 +53,7 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    record: Record
+    record: KafkaRecord
     reason: str
 
 
@@ -76,7 +93,7 @@ class Planner:
         self._max_future_skew_s = settings.max_future_skew_s
         self._history_ms = settings.history_days * _DAY_MS
 
-    def plan(self, records: list[Record], now_ms: int) -> Plan:
+    def plan(self, records: Sequence[KafkaRecord], now_ms: int) -> Plan:
         plan = Plan(now_ms)
         history_cutoff = now_ms - self._history_ms
         now = datetime.fromtimestamp(now_ms / 1000, UTC)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final
 
 from redis.exceptions import BusyLoadingError
@@ -31,7 +31,7 @@ from schemas.topics import (
     DLQ_HEADER_SOURCE_TOPIC,
 )
 from stream_processors._metrics import WorkerMetrics
-from stream_processors._plan import Planner, Record, Rejected
+from stream_processors._plan import KafkaRecord, Planner, Rejected
 from stream_processors._store import PopularityStore
 from stream_processors._windows import Clock, now_ms
 
@@ -80,7 +80,7 @@ class PopularityRuntime:
         self._lock = asyncio.Lock()
         self.last_offsets: dict[tuple[str, int], int] = {}
 
-    async def process(self, records: list[Record]) -> None:
+    async def process(self, records: Sequence[KafkaRecord]) -> None:
         """Apply one batch completely before returning, even when cancelled meanwhile."""
         task = asyncio.ensure_future(self._guarded(self._process(records)))
         try:
@@ -123,7 +123,7 @@ class PopularityRuntime:
             self._on_fatal(exc)
             raise
 
-    async def _process(self, records: list[Record]) -> None:
+    async def _process(self, records: Sequence[KafkaRecord]) -> None:
         started = time.perf_counter()
         async with self._lock:
             plan = self._planner.plan(records, now_ms(self._clock))

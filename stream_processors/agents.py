@@ -13,19 +13,13 @@ from typing import Any, cast
 
 import faust
 from faust.streams import Stream
-from faust.types import TP, EventT, StreamT
+from faust.types import TP, StreamT
 
 from schemas.settings import Settings
 from stream_processors._faust_tuning import RawSchema
-from stream_processors._plan import Record
 from stream_processors._runtime import PopularityRuntime
 
 AGENT_NAME = "popularity"
-
-
-def _record(event: EventT[bytes]) -> Record:
-    message = event.message
-    return Record(message.topic, message.partition, message.offset, message.key, message.value)
 
 
 def register(app: faust.App, settings: Settings, runtime: PopularityRuntime) -> None:
@@ -39,7 +33,7 @@ def register(app: faust.App, settings: Settings, runtime: PopularityRuntime) -> 
             settings.worker_batch_size, within=settings.worker_batch_within_s
         )
         async for events in batches:
-            await runtime.process([_record(e) for e in events])
+            await runtime.process([e.message for e in events])
 
     @app.timer(settings.worker_sweep_interval_s, name="popularity-sweeper")  # type: ignore[untyped-decorator]
     async def sweeper() -> None:

@@ -15,7 +15,7 @@ import mode.loop
 import redis
 from confluent_kafka.admin import AdminClient
 
-from schemas.gc_tuning import tune_gc
+from schemas.processes import tune_gc
 from schemas.settings import Settings
 from stream_processors._metrics import WorkerMetrics
 from stream_processors._scripts import scripts
