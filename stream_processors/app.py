@@ -57,7 +57,12 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         topic_replication_factor=settings.topic_replication_factor,
         topic_partitions=settings.topic_partitions,
-        stream_wait_empty=False,
+        # stream_wait_empty stays on (Faust's default): before a rebalance hands partitions
+        # over, every event the agent already holds (its take buffer) is applied and acked.
+        # Off, a worker that keeps a partition re-reads it from the committed offset while
+        # still holding later events from before; applied first, those move the partition's
+        # offset watermark past the re-read ones, which are then skipped as replays: events
+        # were lost (tests/integration/test_popularity_rebalance.py, 2 runs in 6).
         producer_acks=-1,
         broker_session_timeout=settings.worker_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),

@@ -268,10 +268,12 @@ FAUST_NOOP = """
 import os, sys, time
 topic, n, out, broker, group = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 tuned = sys.argv[6] == "tuned"
-if tuned:  # as `interactions worker` runs Faust (stream_processors/_faust_tuning.py)
+if tuned:  # as `interactions worker` runs Faust (_faust_tuning.py, GC tuning)
     import mode.loop
     mode.loop.use("uvloop")
-    from stream_processors._faust_tuning import tuned_app_settings, use_eager_delivery
+    from stream_processors._faust_tuning import RawSchema, tuned_app_settings, use_eager_delivery
+    from schemas.processes import tune_gc
+    from schemas.settings import Settings
 import faust
 app = faust.App(group, broker="kafka://" + broker, store="memory://", web_enabled=False,
                 value_serializer="raw", key_serializer="raw", datadir=out + ".d",
@@ -279,8 +281,11 @@ app = faust.App(group, broker="kafka://" + broker, store="memory://", web_enable
                 **(tuned_app_settings() if tuned else {}))
 if tuned:
     use_eager_delivery(app)
+    tune_gc(Settings().gc_young_threshold)
+source = (app.topic(topic, schema=RawSchema()) if tuned
+          else app.topic(topic, key_type=bytes, value_type=bytes))
 state = {"n": 0, "t": 0.0}
-@app.agent(app.topic(topic, key_type=bytes, value_type=bytes), concurrency=1)
+@app.agent(source, concurrency=1)
 async def noop(stream):
     async for events in stream.take_events(5000, within=0.1):
         state["t"] = state["t"] or time.perf_counter()

@@ -1,0 +1,195 @@
+"""Rebalance test: two live workers in one consumer group while a steady stream arrives.
+
+Partitions move between live workers four times mid-stream: a second worker joins, the first
+is killed with `kill -9` (its partitions move after the session timeout, and batches it
+applied but had not committed are redelivered to the second), it comes back, and it leaves
+gracefully (SIGTERM), so that the second gets back partitions whose counts the first moved on
+meanwhile. Afterwards every count, and every trending score (per type and weighted), must
+equal what the input implies: redelivered batches are skipped by the offset watermarks, and
+a worker that gets a partition back does not build scores from what it published before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from schemas.events import InteractionEvent
+from schemas.interaction_types import TypeRegistry
+from schemas.redis_keys import OFFSET_PREFIX, RedisKeys
+from schemas.settings import Settings
+from schemas.wire import decode_interaction, encode
+from stream_processors import PopularityReader
+from tests.popularity_support import WorkerProcess, clock_at, event, expected_counts, wait_for
+from tests.services import load_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FEATURES = [f"doc{i}" for i in range(30)]
+TYPES = ["click", "purchase"]
+PARTITIONS = 4
+RATE_PER_S = 300
+DURATION_S = 30.0
+SESSION_TIMEOUT_S = 6
+APPLIED = "popularity_events_applied_total"
+
+
+def _stream(now: datetime) -> list[InteractionEvent]:
+    rng = random.Random(7)
+    return [
+        event(
+            rng.choice(FEATURES),
+            now - timedelta(minutes=rng.randrange(60, 3 * 24 * 60)),
+            [rng.choice(TYPES)],
+            user_id=f"user{rng.randrange(10)}",
+        )
+        for _ in range(int(RATE_PER_S * DURATION_S))
+    ]
+
+
+def _produce_steadily(
+    settings: Settings, events: list[InteractionEvent], done: threading.Event
+) -> None:
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 5})
+    started = time.monotonic()
+    for i, e in enumerate(events):
+        producer.produce(settings.topic_interactions, key=e.feature_id.encode(), value=encode(e))
+        delay = started + i / RATE_PER_S - time.monotonic()
+        if delay > 0:
+            producer.poll(delay)
+    producer.flush(30)
+    done.set()
+
+
+def _missing(client: redis.Redis, settings: Settings, events: list[InteractionEvent]) -> str:
+    """Which events were not applied (not in their feature's event-id set), where they sit
+    in Kafka, and each partition's offset watermark for that feature: what a failure needs."""
+    keys = RedisKeys(settings.redis_key_prefix)
+    prefix = OFFSET_PREFIX.encode()
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": f"diagnose-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([settings.topic_interactions])
+    where: dict[str, tuple[int, int]] = {}
+    deadline = time.monotonic() + 30
+    while len(where) < len({e.event_id for e in events}) and time.monotonic() < deadline:
+        for message in consumer.consume(1_000, timeout=1.0):
+            if message.error() is None:
+                where[str(decode_interaction(message.value()).event_id)] = (
+                    message.partition(),
+                    message.offset(),
+                )
+    consumer.close()
+    lines = []
+    for e in events:
+        seen = client.zscore(keys.feature_event_ids(e.feature_id), e.event_id.bytes)
+        if seen is None:
+            partition, offset = where.get(str(e.event_id), (-1, -1))
+            state = client.hgetall(keys.feature_state(e.feature_id))
+            marks = {k.decode(): v.decode() for k, v in state.items() if k.startswith(prefix)}
+            lines.append(f"{e.feature_id} p{partition}@{offset} not applied; watermarks {marks}")
+    return "\n".join(lines[:20]) or "every event applied"
+
+
+def test_counts_and_trending_are_exact_across_rebalances_between_live_workers(
+    unique_settings: Settings, tmp_path: Path
+) -> None:
+    topic = f"{unique_settings.topic_interactions}-rebalance"
+    settings = unique_settings.model_copy(update={"topic_interactions": topic})
+    load_stack().ensure_topics(settings, [topic], partitions=PARTITIONS)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    now = datetime.now(UTC)
+    events = _stream(now)
+    env = {"WORKER_BATCH_SIZE": "100", "WORKER_SESSION_TIMEOUT_S": str(SESSION_TIMEOUT_S)}
+    first = WorkerProcess(settings, tmp_path / "first.log", **env)
+    second = WorkerProcess(settings, tmp_path / "second.log", **env)
+    done = threading.Event()
+    feeder = threading.Thread(target=_produce_steadily, args=(settings, events, done), daemon=True)
+
+    def applied() -> int:
+        counts = PopularityReader(client, settings, clock=clock_at(now)).counts(FEATURES, None, 30)
+        return sum(sum(by_type.values()) for by_type in counts.values())
+
+    def progresses(by: int = 200) -> bool:
+        before = applied()
+        return wait_for(lambda: applied() > before + by, 60, interval=0.05)
+
+    def takes_part(worker: WorkerProcess) -> bool:
+        """The worker applies events of its own (it was given partitions)."""
+        start = worker.metrics().get(APPLIED, 0.0)
+        return wait_for(lambda: worker.metrics().get(APPLIED, 0.0) > start + 50, 60, interval=0.1)
+
+    try:
+        feeder.start()
+        first.start()
+        assert progresses(), first.log_tail()
+        second.start()  # rebalance 1: half of the partitions move to the newcomer
+        assert takes_part(second), second.log_tail()
+        first.kill9()  # rebalance 2, after the session timeout: all to the second
+        assert progresses(), second.log_tail()
+        first.start()  # rebalance 3: sharing again
+        assert takes_part(first), first.log_tail()
+        progress_at_last_move = applied()
+        assert first.terminate() == 0, first.log_tail()  # rebalance 4: the second gets back
+        # partitions it held before rebalance 3, whose counts the first has moved on since
+        assert done.wait(DURATION_S * 3), "the producer did not finish"
+        total = len(events)
+        assert 0 < progress_at_last_move < total, (progress_at_last_move, total)
+        assert wait_for(lambda: applied() == total, 90), _missing(client, settings, events)
+        # One more click per feature: scores the second worker writes now must not be built
+        # from what it published before rebalance 3.
+        read_at = datetime.now(UTC)
+        touches = [event(f, read_at - timedelta(minutes=5), ["click"]) for f in FEATURES]
+        finished = threading.Event()
+        _produce_steadily(settings, touches, finished)
+        events += touches
+        assert wait_for(lambda: applied() == len(events), 60), (applied(), second.log_tail())
+        time.sleep(1.0)  # a double count still in flight would show now
+        expected = {days: expected_counts(events, settings, read_at, days) for days in (1, 7, 30)}
+        reader = PopularityReader(client, settings, clock=clock_at(read_at))
+        registry = TypeRegistry(settings.type_weights)
+        for days, by_feature in expected.items():
+            got = reader.counts(FEATURES, TYPES, days)
+            want = {f: {t: by_feature.get(f, {}).get(t, 0) for t in TYPES} for f in FEATURES}
+            assert got == want, days
+            for interaction_type in TYPES:
+                trending = {
+                    item.feature_id: item.score
+                    for item in reader.trending(interaction_type, days, n=len(FEATURES))
+                }
+                counted = {f: c[interaction_type] for f, c in want.items() if c[interaction_type]}
+                assert trending == counted, (days, interaction_type)
+            weighted = {
+                item.feature_id: item.score for item in reader.trending(None, days, len(FEATURES))
+            }
+            assert weighted == pytest.approx(
+                {
+                    f: sum(registry.get(t).weight * n for t, n in c.items())
+                    for f, c in want.items()
+                    if any(c.values())
+                }
+            ), days
+        assert second.terminate() == 0, second.log_tail()
+    finally:
+        first.stop()
+        second.stop()
+        client.close()
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+        for future in admin.delete_topics([topic], request_timeout=15).values():
+            with contextlib.suppress(Exception):
+                future.result(timeout=15)
