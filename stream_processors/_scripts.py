@@ -1,4 +1,4 @@
-"""The worker's Lua scripts, with their constants filled in from schemas/redis_keys.py.
+"""The worker's and the reader's Lua scripts, constants filled in from schemas/redis_keys.py.
 
 Scripts are run with EVALSHA; callers load them once (SCRIPT LOAD) and again after a
 NOSCRIPT error (Redis restarted or flushed its script cache). Re-running a batch after that
@@ -50,12 +50,13 @@ class Scripts:
     apply: Script
     sweep: Script
     range: Script
+    read_states: Script
     history: Script
     publish: Script
 
     @property
     def all(self) -> tuple[Script, ...]:
-        return (self.apply, self.sweep, self.range, self.history, self.publish)
+        return (self.apply, self.sweep, self.range, self.read_states, self.history, self.publish)
 
 
 @cache
@@ -65,6 +66,7 @@ def scripts() -> Scripts:
         apply=Script("apply", common + _read("apply")),
         sweep=Script("sweep", common + _read("sweep")),
         range=Script("range", _read("range")),
+        read_states=Script("read_states", _read("read_states")),
         history=Script("history", _read("history")),
         publish=Script("publish", common + _read("publish")),
     )

@@ -108,6 +108,10 @@ def test_out_of_order_events_and_a_moving_clock_match_an_independent_count(
         got = reader.counts(features, types, window)
         for fid in features:
             assert got[fid] == {t: expected.get(fid, {}).get(t, 0) for t in types}, (window, fid)
+    pipelined = driver.reader(now)
+    pipelined._one_call = False  # as on Redis Cluster: one pipelined HMGET per feature
+    for window in (1, 7, 30):
+        assert pipelined.counts(features, types, window) == reader.counts(features, types, window)
     driver.sweep(now)
     assert reader.counts(features, types, 7) == {
         fid: {t: expected_counts(applied, settings, now, 7).get(fid, {}).get(t, 0) for t in types}
@@ -140,13 +144,17 @@ def test_sweeper_moves_sums_and_trending_without_scanning(driver: StoreDriver) -
 
 
 class _CountingRedis(redis.Redis):  # type: ignore[type-arg]
-    """Counts round trips (pipelines) the reader makes."""
+    """Counts round trips (pipelines and script calls) the reader makes."""
 
     round_trips = 0
 
     def pipeline(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         self.round_trips += 1
         return super().pipeline(*args, **kwargs)
+
+    def evalsha(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.round_trips += 1  # the reader's one-call HMGET of every feature (read_states.lua)
+        return super().evalsha(*args, **kwargs)
 
 
 def test_reads_skip_the_bucket_correction_until_a_bucket_ages_out(driver: StoreDriver) -> None:
