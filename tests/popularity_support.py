@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import redis
 import redis.asyncio as aioredis
+from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.events import InteractionEvent, effective_types
@@ -231,3 +233,21 @@ def wait_for(check, timeout: float, interval: float = 0.2):  # type: ignore[no-u
         time.sleep(interval)
         value = check()
     return value
+
+
+def produce_steadily(
+    settings: Settings,
+    events: list[InteractionEvent],
+    done: threading.Event,
+    rate_per_s: float,
+) -> None:
+    """Publish `events` at a steady rate (keyed by feature_id), then set `done`."""
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 5})
+    started = time.monotonic()
+    for i, e in enumerate(events):
+        producer.produce(settings.topic_interactions, key=e.feature_id.encode(), value=encode(e))
+        delay = started + i / rate_per_s - time.monotonic()
+        if delay > 0:
+            producer.poll(delay)
+    producer.flush(30)
+    done.set()

@@ -19,18 +19,17 @@ from pathlib import Path
 
 import pytest
 import redis
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from schemas.events import InteractionEvent
 from schemas.settings import Settings
-from schemas.wire import encode
 from stream_processors import PopularityReader
 from tests.popularity_support import (
     WorkerProcess,
     clock_at,
     event,
     expected_counts,
+    produce_steadily,
     wait_for,
 )
 from tests.services import load_stack
@@ -65,20 +64,6 @@ def _stream(seed: int, now: datetime) -> list[InteractionEvent]:
     return events
 
 
-def _produce_steadily(
-    settings: Settings, events: list[InteractionEvent], done: threading.Event
-) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 5})
-    started = time.monotonic()
-    for i, e in enumerate(events):
-        producer.produce(settings.topic_interactions, key=e.feature_id.encode(), value=encode(e))
-        delay = started + i / RATE_PER_S - time.monotonic()
-        if delay > 0:
-            producer.poll(delay)
-    producer.flush(30)
-    done.set()
-
-
 @pytest.mark.parametrize(
     ("partitions", "dedupe_window_s"),
     [(1, 86_400), (4, 0)],
@@ -102,7 +87,9 @@ def test_counts_are_exact_after_repeated_kill_minus_nine(
         DEDUPE_WINDOW_S=str(dedupe_window_s),
     )
     done = threading.Event()
-    feeder = threading.Thread(target=_produce_steadily, args=(settings, events, done), daemon=True)
+    feeder = threading.Thread(
+        target=produce_steadily, args=(settings, events, done, RATE_PER_S), daemon=True
+    )
 
     def applied() -> int:
         reader = PopularityReader(client, settings, clock=clock_at(now))

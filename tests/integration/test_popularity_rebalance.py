@@ -21,16 +21,23 @@ from pathlib import Path
 
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 from schemas.events import InteractionEvent
 from schemas.interaction_types import TypeRegistry
 from schemas.redis_keys import OFFSET_PREFIX, RedisKeys
 from schemas.settings import Settings
-from schemas.wire import decode_interaction, encode
+from schemas.wire import decode_interaction
 from stream_processors import PopularityReader
-from tests.popularity_support import WorkerProcess, clock_at, event, expected_counts, wait_for
+from tests.popularity_support import (
+    WorkerProcess,
+    clock_at,
+    event,
+    expected_counts,
+    produce_steadily,
+    wait_for,
+)
 from tests.services import load_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -55,20 +62,6 @@ def _stream(now: datetime) -> list[InteractionEvent]:
         )
         for _ in range(int(RATE_PER_S * DURATION_S))
     ]
-
-
-def _produce_steadily(
-    settings: Settings, events: list[InteractionEvent], done: threading.Event
-) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 5})
-    started = time.monotonic()
-    for i, e in enumerate(events):
-        producer.produce(settings.topic_interactions, key=e.feature_id.encode(), value=encode(e))
-        delay = started + i / RATE_PER_S - time.monotonic()
-        if delay > 0:
-            producer.poll(delay)
-    producer.flush(30)
-    done.set()
 
 
 def _missing(client: redis.Redis, settings: Settings, events: list[InteractionEvent]) -> str:
@@ -119,7 +112,9 @@ def test_counts_and_trending_are_exact_across_rebalances_between_live_workers(
     first = WorkerProcess(settings, tmp_path / "first.log", **env)
     second = WorkerProcess(settings, tmp_path / "second.log", **env)
     done = threading.Event()
-    feeder = threading.Thread(target=_produce_steadily, args=(settings, events, done), daemon=True)
+    feeder = threading.Thread(
+        target=produce_steadily, args=(settings, events, done, RATE_PER_S), daemon=True
+    )
 
     def applied() -> int:
         counts = PopularityReader(client, settings, clock=clock_at(now)).counts(FEATURES, None, 30)
@@ -156,7 +151,7 @@ def test_counts_and_trending_are_exact_across_rebalances_between_live_workers(
         read_at = datetime.now(UTC)
         touches = [event(f, read_at - timedelta(minutes=5), ["click"]) for f in FEATURES]
         finished = threading.Event()
-        _produce_steadily(settings, touches, finished)
+        produce_steadily(settings, touches, finished, RATE_PER_S)
         events += touches
         assert wait_for(lambda: applied() == len(events), 60), (applied(), second.log_tail())
         time.sleep(1.0)  # a double count still in flight would show now
