@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -251,3 +252,11 @@ def produce_steadily(
             producer.poll(delay)
     producer.flush(30)
     done.set()
+
+
+def total_count(
+    client: redis.Redis[Any], settings: Settings, feature_ids: list[str], now: datetime
+) -> int:
+    """Every type's 30-day count over `feature_ids`, summed: how far a worker has got."""
+    counts = PopularityReader(client, settings, clock=clock_at(now)).counts(feature_ids, None, 30)
+    return sum(sum(by_type.values()) for by_type in counts.values())

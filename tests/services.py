@@ -10,7 +10,6 @@ No mocks: every integration test talks to these real servers.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
@@ -200,14 +199,9 @@ def unique_settings(base: Settings, tmp_path: Path) -> Settings:
 def cleanup_unique(settings: Settings) -> None:
     """Best effort: drop a test's topics and Redis keys so a long-lived dev stack stays small."""
     import redis
-    from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    futures = admin.delete_topics(load_stack().pipeline_topics(settings), request_timeout=15)
-    for future in futures.values():
-        # Already gone or broker busy: not worth failing a test over.
-        with contextlib.suppress(Exception):
-            future.result(timeout=15)
+    stack = load_stack()
+    stack.delete_topics(settings, stack.pipeline_topics(settings))  # gone or busy: fine
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
     try:
         keys = list(client.scan_iter(match=f"*{settings.redis_key_prefix}*", count=1000))

@@ -428,6 +428,22 @@ def ensure_topics(
     _wait_topics(admin, wanted, timeout)
 
 
+def delete_topics(settings: Settings, names: Iterable[str], timeout: float = 15.0) -> list[str]:
+    """Best effort (tests, benchmarks): delete topics; returns why any could not be deleted
+    (already gone, broker busy), for the caller to report or ignore."""
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return []
+    admin = _admin(settings)  # kept referenced: the futures fail once the client is freed
+    problems: list[str] = []
+    for name, future in admin.delete_topics(wanted, request_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+        except Exception as exc:  # cleanup only: report, never raise
+            problems.append(f"{name}: {exc}")
+    return problems
+
+
 def _wait_topics(admin: Any, names: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

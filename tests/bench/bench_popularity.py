@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
 import re
@@ -58,6 +57,7 @@ from schemas.settings import Settings  # noqa: E402
 from schemas.wire import decode_interaction, encode  # noqa: E402
 from stream_processors import BoostConfig, PopularityReader  # noqa: E402
 from stream_processors._windows import hour_of  # noqa: E402
+from tests.services import load_stack  # noqa: E402
 
 DOCS = 5_000
 USERS = 1_000
@@ -87,25 +87,13 @@ def make_settings(base: Settings, suffix: str) -> Settings:
 
 
 def create_topics(settings: Settings) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    topics = [
-        NewTopic(settings.topic_interactions, PARTITIONS, 1),
-        NewTopic(settings.topic_dead_letter, 1, 1),
-    ]
-    for future in admin.create_topics(topics).values():
-        future.result(30)
+    stack = load_stack()
+    stack.ensure_topics(settings, [settings.topic_interactions], partitions=PARTITIONS)
+    stack.ensure_topics(settings, [settings.topic_dead_letter], partitions=1)
 
 
 def delete_topics(settings: Settings) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    names = [settings.topic_interactions, settings.topic_dead_letter]
-    for future in admin.delete_topics(names, request_timeout=15).values():
-        with contextlib.suppress(Exception):
-            future.result(15)
+    load_stack().delete_topics(settings, [settings.topic_interactions, settings.topic_dead_letter])
 
 
 def delete_keys(settings: Settings, *prefixes: str) -> None:

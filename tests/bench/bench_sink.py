@@ -42,8 +42,6 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
@@ -65,6 +63,7 @@ from sinks import (  # noqa: E402
     migrate,
     open_backend,
 )
+from tests.services import load_stack  # noqa: E402
 
 _TYPES = (["click"], ["click", "long_view"], ["purchase"], ["skip"], ["add_to_cart"])
 
@@ -86,10 +85,9 @@ def _payloads(count: int) -> list[tuple[bytes, bytes]]:
 
 
 def _publish(settings: Settings, payloads: list[tuple[bytes, bytes]]) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    topics = [NewTopic(settings.topic_interactions, 4, 1), NewTopic(settings.topic_searches, 4, 1)]
-    for future in admin.create_topics(topics).values():
-        future.result(timeout=30)
+    load_stack().ensure_topics(
+        settings, [settings.topic_interactions, settings.topic_searches], partitions=4
+    )
     producer = Producer(
         {
             "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -110,14 +108,9 @@ def _publish(settings: Settings, payloads: list[tuple[bytes, bytes]]) -> None:
 
 
 def _delete_topics(settings: Settings) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    for future in admin.delete_topics(
-        [settings.topic_interactions, settings.topic_searches], request_timeout=30
-    ).values():
-        try:
-            future.result(timeout=30)
-        except Exception as exc:  # cleanup only
-            print(f"(could not delete a bench topic: {exc})", file=sys.stderr)
+    names = [settings.topic_interactions, settings.topic_searches]
+    for problem in load_stack().delete_topics(settings, names, timeout=30):
+        print(f"(could not delete a bench topic: {problem})", file=sys.stderr)
 
 
 def _count(backend: ClickHouseBackend) -> int:

@@ -10,7 +10,6 @@ so that the offset watermarks alone must absorb Kafka's redeliveries.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from confluent_kafka.admin import AdminClient
 
 from schemas.events import InteractionEvent
 from schemas.settings import Settings
@@ -30,6 +28,7 @@ from tests.popularity_support import (
     event,
     expected_counts,
     produce_steadily,
+    total_count,
     wait_for,
 )
 from tests.services import load_stack
@@ -92,9 +91,7 @@ def test_counts_are_exact_after_repeated_kill_minus_nine(
     )
 
     def applied() -> int:
-        reader = PopularityReader(client, settings, clock=clock_at(now))
-        counts = reader.counts(FEATURES, None, 30)
-        return sum(sum(by_type.values()) for by_type in counts.values())
+        return total_count(client, settings, FEATURES, now)
 
     try:
         feeder.start()
@@ -133,7 +130,4 @@ def test_counts_are_exact_after_repeated_kill_minus_nine(
     finally:
         worker.stop()
         client.close()
-        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-        for future in admin.delete_topics([topic], request_timeout=15).values():
-            with contextlib.suppress(Exception):
-                future.result(timeout=15)
+        load_stack().delete_topics(settings, [topic])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,13 +24,6 @@ from tests.popularity_support import StoreDriver, clock_at, days, event, hour_fl
 pytestmark = pytest.mark.integration
 
 NOW = hour_floor(datetime.now(UTC)) + timedelta(minutes=30)
-
-
-@pytest.fixture
-def driver(unique_settings: Settings) -> Iterator[StoreDriver]:
-    store = StoreDriver(unique_settings)
-    yield store
-    store.close()
 
 
 def test_a_redelivered_batch_is_skipped_by_the_offset_watermark(driver: StoreDriver) -> None:
@@ -216,11 +209,33 @@ def test_redis_outages_are_waited_out_never_skipped(driver: StoreDriver) -> None
     records = driver.records([event("doc", NOW), event("doc", NOW)])
     metrics = WorkerMetrics()
 
+    _process_with_retries(
+        lambda client: _FlakyStore(client, settings, clock=clock_at(NOW), failures=3),
+        settings,
+        records,
+        metrics,
+    )
+    assert metrics.registry.get_sample_value("popularity_redis_retries_total") == 3
+    assert metrics.registry.get_sample_value("popularity_events_applied_total") == 2
+    assert driver.reader(NOW).counts(["doc"], ["click"], 1) == {"doc": {"click": 2}}
+
+
+async def _never_called(*args: Any) -> Any:
+    raise AssertionError(f"unexpected call with {args}")
+
+
+def _process_with_retries(
+    make_store: Callable[[Any], PopularityStore],
+    settings: Settings,
+    records: list[Record],
+    metrics: WorkerMetrics,
+) -> None:
+    """Run one batch through the runtime (fast retries) on the store `make_store` builds."""
+
     async def scenario() -> None:
         client = aioredis.Redis.from_url(settings.redis_url)
-        store = _FlakyStore(client, settings, clock=clock_at(NOW), failures=3)
         runtime = PopularityRuntime(
-            store,
+            make_store(client),
             Planner(settings),
             metrics,
             clock=clock_at(NOW),
@@ -232,13 +247,6 @@ def test_redis_outages_are_waited_out_never_skipped(driver: StoreDriver) -> None
         await client.aclose()
 
     asyncio.run(scenario())
-    assert metrics.registry.get_sample_value("popularity_redis_retries_total") == 3
-    assert metrics.registry.get_sample_value("popularity_events_applied_total") == 2
-    assert driver.reader(NOW).counts(["doc"], ["click"], 1) == {"doc": {"click": 2}}
-
-
-async def _never_called(*args: Any) -> Any:
-    raise AssertionError(f"unexpected call with {args}")
 
 
 class _PublishFailsOnce(PopularityStore):
@@ -258,21 +266,12 @@ def test_a_failed_trending_write_is_retried_on_its_own(driver: StoreDriver) -> N
     records = driver.records([event("doc", NOW), event("doc", NOW), event("other", NOW)])
     metrics = WorkerMetrics()
 
-    async def scenario() -> None:
-        client = aioredis.Redis.from_url(settings.redis_url)
-        runtime = PopularityRuntime(
-            _PublishFailsOnce(client, settings, clock=clock_at(NOW)),
-            Planner(settings),
-            metrics,
-            clock=clock_at(NOW),
-            dead_letter=_never_called,
-            on_fatal=_never_called,
-            retry_initial_s=0.01,
-        )
-        await runtime.process(records)
-        await client.aclose()
-
-    asyncio.run(scenario())
+    _process_with_retries(
+        lambda client: _PublishFailsOnce(client, settings, clock=clock_at(NOW)),
+        settings,
+        records,
+        metrics,
+    )
     assert metrics.registry.get_sample_value("popularity_events_applied_total") == 3
     assert metrics.registry.get_sample_value("popularity_redis_retries_total") == 1
     reader = driver.reader(NOW)

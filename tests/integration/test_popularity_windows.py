@@ -7,13 +7,11 @@ are compared with an independent computation from the input (tests/popularity_su
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 
-from schemas.settings import Settings
 from stream_processors import PopularityReader
 from tests.popularity_support import (
     StoreDriver,
@@ -29,13 +27,6 @@ pytestmark = pytest.mark.integration
 
 # Mid-hour, near real time (Redis TTLs then look ordinary).
 NOW = hour_floor(datetime.now(UTC)) + timedelta(minutes=30)
-
-
-@pytest.fixture
-def driver(unique_settings: Settings) -> Iterator[StoreDriver]:
-    store = StoreDriver(unique_settings)
-    yield store
-    store.close()
 
 
 @pytest.mark.parametrize("window", [7, 5], ids=["precomputed", "from-buckets"])
