@@ -154,15 +154,3 @@ def _resume(coro: Coroutine[Any, Any, Any], waits_on: Any) -> Generator[Any, Any
                 waits_on = coro.send(sent)
             except StopIteration as done:
                 return done.value
-
-
-class EagerDeliveryTransport(aiokafka_driver.Transport):
-    """The `kafka://` (aiokafka) transport with `EagerDeliveryConsumer`."""
-
-    Consumer = EagerDeliveryConsumer
-
-
-def use_eager_delivery(app: faust.App) -> None:
-    """Give `app` the eager transport; call before anything uses `app.transport`
-    (declaring a topic does)."""
-    app.transport = EagerDeliveryTransport(app.conf.broker_consumer, app)

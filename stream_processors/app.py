@@ -14,7 +14,8 @@ import redis.asyncio as aioredis
 
 from schemas.settings import Settings
 from stream_processors import agents
-from stream_processors._faust_tuning import tuned_app_settings, use_eager_delivery
+from stream_processors._faust_transport import use_worker_transport
+from stream_processors._faust_tuning import tuned_app_settings
 from stream_processors._metrics import WorkerMetrics
 from stream_processors._plan import Planner
 from stream_processors._runtime import PopularityRuntime
@@ -68,7 +69,7 @@ def create_app(
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
         **tuned_app_settings(),  # throughput: see stream_processors/_faust_tuning.py
     )
-    use_eager_delivery(app)
+    use_worker_transport(app)
     dead_letters = app.topic(settings.topic_dead_letter, key_type=bytes, value_type=bytes)
 
     async def dead_letter(

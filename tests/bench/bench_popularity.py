@@ -259,7 +259,8 @@ tuned = sys.argv[6] == "tuned"
 if tuned:  # as `interactions worker` runs Faust (_faust_tuning.py, GC tuning)
     import mode.loop
     mode.loop.use("uvloop")
-    from stream_processors._faust_tuning import RawSchema, tuned_app_settings, use_eager_delivery
+    from stream_processors._faust_transport import use_worker_transport
+    from stream_processors._faust_tuning import RawSchema, tuned_app_settings
     from schemas.processes import tune_gc
     from schemas.settings import Settings
 import faust
@@ -268,7 +269,7 @@ app = faust.App(group, broker="kafka://" + broker, store="memory://", web_enable
                 consumer_auto_offset_reset="earliest", stream_wait_empty=False,
                 **(tuned_app_settings() if tuned else {}))
 if tuned:
-    use_eager_delivery(app)
+    use_worker_transport(app)
     tune_gc(Settings().gc_young_threshold)
 source = (app.topic(topic, schema=RawSchema()) if tuned
           else app.topic(topic, key_type=bytes, value_type=bytes))
