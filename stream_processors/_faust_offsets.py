@@ -1,8 +1,9 @@
 """Two holes in faust-streaming's offset handling that lose events around a rebalance.
 
-Both were found by tests/integration/test_popularity_rebalance.py (CI, and 2 runs in 31 on a
-loaded machine): a worker kept a partition through a rebalance and went on four offsets past
-the last event it had applied. The four events were never counted.
+The first was found by tests/integration/test_popularity_rebalance.py (in CI, and in 2 of 57
+local runs): a worker kept a partition through a rebalance and went on four to six offsets
+past the last event it had applied; those events were never counted. The second was found
+reading Faust's stream code while looking for the first; no run has shown it yet.
 
 1. **A partition without a committed offset keeps its fetch position.** Faust positions every
    assigned partition with aiokafka's `seek_to_committed`, which seeks only where an offset
