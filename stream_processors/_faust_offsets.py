@@ -1,6 +1,6 @@
 """Two holes in faust-streaming's offset handling that lose events around a rebalance.
 
-The first was found by tests/integration/test_popularity_rebalance.py (in CI, and in 2 of 57
+The first was found by tests/integration/test_popularity_rebalance.py (in CI, and in 2 of 25
 local runs): a worker kept a partition through a rebalance and went on four to six offsets
 past the last event it had applied; those events were never counted. The second was found
 reading Faust's stream code while looking for the first; no run has shown it yet.
