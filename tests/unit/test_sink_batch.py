@@ -12,7 +12,6 @@ from schemas.clickhouse_ddl import (
     INTERACTIONS_TABLE,
     REJECTS_TABLE,
     SEARCH_EVENTS_TABLE,
-    TABLE_COLUMNS,
     interaction_row,
 )
 from schemas.events import InteractionEvent, SearchEvent
@@ -20,7 +19,7 @@ from schemas.settings import Settings
 from schemas.topics import Topics
 from schemas.wire import encode
 from sinks import ClickHouseBackend, migrate, open_backend
-from sinks._arrow import arrow_type, table_schema
+from sinks._arrow import arrow_type
 from sinks._batch import Batch
 from sinks._decode import ChunkDecoder, MessageChunk, decode, routes
 from sinks._guard import OffsetGuard
@@ -30,18 +29,6 @@ pytestmark = pytest.mark.unit
 TOPICS = Topics("interactions", "searches", "dlq")
 TP = ("interactions", 0)
 TP2 = ("interactions", 1)
-
-
-@pytest.fixture(scope="module")
-def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pa.Schema]:
-    """The sink's Arrow schemas, from a migrated chDB folder (closed again: one per process)."""
-    folder = tmp_path_factory.mktemp("schemas") / "chdb"
-    backend = open_backend(Settings(clickhouse_url=f"chdb://{folder}"))
-    try:
-        migrate(backend)
-        return {t: table_schema(backend, t, c) for t, c in TABLE_COLUMNS.items()}
-    finally:
-        backend.close()
 
 
 @pytest.fixture

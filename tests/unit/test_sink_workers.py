@@ -12,13 +12,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from schemas.clickhouse_ddl import TABLE_COLUMNS
 from schemas.events import InteractionEvent
 from schemas.settings import Settings
 from schemas.topics import Topics
 from schemas.wire import encode
-from sinks import migrate, open_backend
-from sinks._arrow import table_schema
+from sinks import open_backend
 from sinks._decode import ChunkDecoder, MessageChunk
 from sinks._workers import DecodePool, result
 
@@ -26,17 +24,6 @@ pytestmark = pytest.mark.unit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOPICS = Topics("interactions", "searches", "dlq")
-
-
-@pytest.fixture(scope="module")
-def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pa.Schema]:
-    folder = tmp_path_factory.mktemp("schemas") / "chdb"
-    backend = open_backend(Settings(clickhouse_url=f"chdb://{folder}"))
-    try:
-        migrate(backend)
-        return {t: table_schema(backend, t, c) for t, c in TABLE_COLUMNS.items()}
-    finally:
-        backend.close()
 
 
 def test_workers_decode_like_the_sink_process(schemas: dict[str, pa.Schema]) -> None:
