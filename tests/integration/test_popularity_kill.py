@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +32,6 @@ from tests.popularity_support import (
     total_count,
     wait_for,
 )
-from tests.services import load_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -69,13 +69,9 @@ def _stream(seed: int, now: datetime) -> list[InteractionEvent]:
     ids=["1-partition", "4-partitions-watermarks-only"],
 )
 def test_counts_are_exact_after_repeated_kill_minus_nine(
-    unique_settings: Settings, tmp_path: Path, partitions: int, dedupe_window_s: int
+    own_topic: Callable[..., Settings], tmp_path: Path, partitions: int, dedupe_window_s: int
 ) -> None:
-    topic = f"{unique_settings.topic_interactions}-p{partitions}"
-    settings = unique_settings.model_copy(
-        update={"topic_interactions": topic, "dedupe_window_s": dedupe_window_s}
-    )
-    load_stack().ensure_topics(settings, [topic], partitions=partitions)
+    settings = own_topic(f"p{partitions}", partitions, dedupe_window_s=dedupe_window_s)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
     now = datetime.now(UTC)
     events = _stream(partitions, now)
@@ -130,4 +126,3 @@ def test_counts_are_exact_after_repeated_kill_minus_nine(
     finally:
         worker.stop()
         client.close()
-        load_stack().delete_topics(settings, [topic])

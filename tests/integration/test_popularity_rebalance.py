@@ -15,6 +15,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,7 +38,6 @@ from tests.popularity_support import (
     total_count,
     wait_for,
 )
-from tests.services import load_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -99,11 +99,9 @@ def _missing(client: redis.Redis, settings: Settings, events: list[InteractionEv
 
 
 def test_counts_and_trending_are_exact_across_rebalances_between_live_workers(
-    unique_settings: Settings, tmp_path: Path
+    own_topic: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    topic = f"{unique_settings.topic_interactions}-rebalance"
-    settings = unique_settings.model_copy(update={"topic_interactions": topic})
-    load_stack().ensure_topics(settings, [topic], partitions=PARTITIONS)
+    settings = own_topic("rebalance", PARTITIONS)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
     now = datetime.now(UTC)
     events = _stream(now)
@@ -182,4 +180,3 @@ def test_counts_and_trending_are_exact_across_rebalances_between_live_workers(
         first.stop()
         second.stop()
         client.close()
-        load_stack().delete_topics(settings, [topic])

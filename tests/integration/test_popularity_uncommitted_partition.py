@@ -19,6 +19,7 @@ decision is unit-tested in tests/unit/test_faust_offsets.py.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +30,6 @@ from confluent_kafka import Producer
 from schemas.settings import Settings
 from schemas.wire import encode
 from tests.popularity_support import WorkerProcess, event, total_count, wait_for
-from tests.services import load_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,11 +40,9 @@ PARTITIONS = 4
 
 
 def test_events_fetched_before_a_rebalance_on_a_partition_never_committed_are_applied(
-    unique_settings: Settings, tmp_path: Path
+    own_topic: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    topic = f"{unique_settings.topic_interactions}-uncommitted"
-    settings = unique_settings.model_copy(update={"topic_interactions": topic})
-    load_stack().ensure_topics(settings, [topic], partitions=PARTITIONS)
+    settings = own_topic("uncommitted", PARTITIONS)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
     now = datetime.now(UTC)
@@ -53,7 +51,7 @@ def test_events_fetched_before_a_rebalance_on_a_partition_never_committed_are_ap
     def send(partition: int, count: int) -> None:
         for i in range(count):
             e = event(features[i % len(features)], now - timedelta(hours=2), ["click"])
-            producer.produce(topic, value=encode(e), partition=partition)
+            producer.produce(settings.topic_interactions, value=encode(e), partition=partition)
         assert producer.flush(30) == 0
 
     def applied() -> int:
@@ -91,4 +89,3 @@ def test_events_fetched_before_a_rebalance_on_a_partition_never_committed_are_ap
         second.stop()
         client.execute_command("CLIENT", "UNPAUSE")
         client.close()
-        load_stack().delete_topics(settings, [topic])
