@@ -1,6 +1,15 @@
-"""Everything that writes events into Kafka: the SDK, the file loader, the HTTP collector."""
+"""Everything that writes events into Kafka: the SDK, the file loader, the async bridge the
+HTTP collector sends through, and the traffic simulator (`producers.simulator`)."""
 
+from producers._bridge import BatchOutcome, ProducerBridge
 from producers._delivery import BulkResult, DeliveryError, DeliveryFailure
 from producers._producer import InteractionProducer
 
-__all__ = ["BulkResult", "DeliveryError", "DeliveryFailure", "InteractionProducer"]
+__all__ = [
+    "BatchOutcome",
+    "BulkResult",
+    "DeliveryError",
+    "DeliveryFailure",
+    "InteractionProducer",
+    "ProducerBridge",
+]

@@ -20,7 +20,7 @@ SAFE_DEFAULTS: Final[dict[str, Any]] = {
 
 
 def producer_config(settings: Settings, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    config = {"bootstrap.servers": settings.kafka_bootstrap_servers, **SAFE_DEFAULTS}
+    config = {"bootstrap.servers": settings.kafka.bootstrap_servers, **SAFE_DEFAULTS}
     config.update(overrides or {})
     if config.get("enable.idempotence") and config.get("acks") not in ("all", -1, "-1"):
         raise ValueError("acks must stay 'all' while enable.idempotence is on")

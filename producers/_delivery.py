@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from schemas.errors import KafkaUnavailableError
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryFailure:
@@ -15,7 +17,7 @@ class DeliveryFailure:
     index: int | None = None
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(KafkaUnavailableError, RuntimeError):
     """Raised by flush()/close() when any event was not acknowledged: never silent."""
 
     def __init__(self, failures: list[DeliveryFailure]) -> None:

@@ -22,11 +22,11 @@ from pydantic import ValidationError
 
 from producers._config import producer_config
 from producers._delivery import BulkResult, DeliveryError, DeliveryFailure
-from schemas.errors import describe
 from schemas.events import InteractionEvent, SearchEvent
 from schemas.privacy import hash_user_id
 from schemas.settings import Settings
 from schemas.topics import Topics, interaction_key, search_key
+from schemas.validation import describe
 from schemas.wire import HEADER_EVENT_KIND, HEADER_SCHEMA_VERSION, encode
 
 Event = InteractionEvent | SearchEvent
@@ -54,13 +54,15 @@ class InteractionProducer:
         self._settings = settings
         self._topics = Topics.from_settings(settings)
         self._hmac_key = (
-            settings.user_id_hmac_key.get_secret_value() if settings.user_id_hmac_key else None
+            settings.privacy.user_id_hmac_key.get_secret_value()
+            if settings.privacy.user_id_hmac_key
+            else None
         )
         self._on_delivery = on_delivery
         self._producer = Producer(producer_config(settings, config))
         self._lock = threading.Lock()
         self._failures: list[DeliveryFailure] = []
-        self._validation_context = {"max_future_skew_s": settings.max_future_skew_s}
+        self._validation_context = {"max_future_skew_s": settings.events.max_future_skew_s}
 
     # -- validation ------------------------------------------------------------------------
     def _prepare(self, model: type[Event], event: EventInput) -> Event:

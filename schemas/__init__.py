@@ -1,6 +1,6 @@
 """Data contracts every other part imports: events, types, wire format, topics, settings."""
 
-from schemas.errors import describe
+from schemas.errors import DecodeError
 from schemas.events import SCHEMA_VERSION, InteractionEvent, SearchEvent, effective_types
 from schemas.interaction_types import (
     BUILTIN_TYPES,
@@ -11,7 +11,8 @@ from schemas.interaction_types import (
 from schemas.privacy import hash_user_id
 from schemas.settings import Settings
 from schemas.topics import Topics, interaction_key, search_key
-from schemas.wire import DecodeError, decode_interaction, decode_search, encode
+from schemas.validation import describe
+from schemas.wire import decode_interaction, decode_search, encode
 
 __all__ = [
     "BUILTIN_TYPES",

@@ -1,67 +1,123 @@
-"""Validation errors as short sentences that name the field and the rule."""
+"""The one exception hierarchy of the pipeline.
+
+Every error the pipeline raises on purpose derives from `InteractionPipelineError`, and also
+from the built-in a caller would already catch (as `faust/exceptions.py` and
+`httpx/_exceptions.py` do): a bad argument is a `ValueError`, a missing thing a `LookupError`,
+a store that does not answer a `ConnectionError`. Client errors of Kafka, Redis and
+ClickHouse are translated into `ServiceUnavailableError` subclasses where they are caught
+(the popularity reader, the ClickHouse backends, the producers), so callers never need the
+clients' own exception types. The HTTP service maps status codes from this hierarchy
+(`HTTP_STATUS`), never from a bare `ValueError`.
+
+Pydantic's `ValidationError` stays what the event contract raises for a bad event: its
+messages are the contract's (`position: must be >= 0, got -1`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
 
-from pydantic import ValidationError
-
-_MAX_INPUT_REPR = 60
+class InteractionPipelineError(Exception):
+    """Root of every error the pipeline raises on purpose."""
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "event"
+# --- the caller's input --------------------------------------------------------------------
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _MAX_INPUT_REPR else text[: _MAX_INPUT_REPR - 3] + "..."
+class InvalidInputError(InteractionPipelineError, ValueError):
+    """An argument or a request is wrong; the message names the field and the rule."""
 
 
-def _rule(error: Any) -> str:
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        return "is not a known field"
-    if kind == "greater_than_equal":
-        return f"must be >= {ctx.get('ge')}, got {_short(error.get('input'))}"
-    if kind == "less_than_equal":
-        return f"must be <= {ctx.get('le')}, got {_short(error.get('input'))}"
-    if kind == "string_too_short":
-        return "must not be empty"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters"
-    if kind == "too_short":
-        return f"must have at least {ctx.get('min_length')} item(s)"
-    if kind == "too_long":
-        return f"must have at most {ctx.get('max_length')} item(s)"
-    if kind == "string_pattern_mismatch":
-        pattern = str(ctx.get("pattern", ""))
-        if pattern.startswith("^[a-z]"):
-            return (
-                f"must be a lower-case identifier (letter, then letters, digits or _), "
-                f"got {_short(error.get('input'))}"
-            )
-        return f"must not contain control characters, got {_short(error.get('input'))}"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    return f"{error['msg'][0].lower()}{error['msg'][1:]}, got {_short(error.get('input'))}"
+class InvalidArgumentError(InvalidInputError):
+    """An argument of a read or an admin call (window, cursor, date range, option) is wrong."""
 
 
-def describe(exc: ValidationError) -> list[str]:
-    """One `field: rule` line per problem, e.g. `position: must be >= 0, got -1`."""
-    lines = []
-    for error in exc.errors():
-        rule = _rule(error)
-        path = _field_path(tuple(error["loc"]))
-        # Model-level rules already start with the field name.
-        lines.append(rule if path == "event" and ":" in rule else f"{path}: {rule}")
-    return lines
+class InvalidCursorError(InvalidArgumentError):
+    """A paging cursor that this API did not hand out (or that was altered)."""
+
+
+class DecodeError(InvalidInputError):
+    """A message or a request body could not be read as an event (not JSON, not an object);
+    `reason` is safe to put in a dead-letter header."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body or an event batch over the configured limits."""
+
+
+class ConfigurationError(InteractionPipelineError, ValueError):
+    """A setting, or a combination of settings, that the pipeline cannot run with."""
+
+
+class NotFoundError(InteractionPipelineError, LookupError):
+    """What was asked for does not exist (yet)."""
+
+
+# --- the services the pipeline depends on ----------------------------------------------------
+
+
+class ServiceUnavailableError(InteractionPipelineError, ConnectionError):
+    """A store or broker did not answer, or refused for now; retrying later may succeed."""
+
+
+class KafkaUnavailableError(ServiceUnavailableError):
+    """Kafka did not acknowledge, or could not be reached."""
+
+
+class RedisUnavailableError(ServiceUnavailableError):
+    """Redis did not answer."""
+
+
+class BackendError(ServiceUnavailableError):
+    """A ClickHouse operation failed; the message is ClickHouse's own, with the SQL's start."""
+
+
+class BackendBusyError(BackendError):
+    """The chDB folder is open in another process and was not released in time."""
+
+
+# --- the pipeline's own processes ---------------------------------------------------------
+
+
+class PipelineRuntimeError(InteractionPipelineError, RuntimeError):
+    """A long-running part (worker, sink, local stack) cannot go on; the message says why."""
+
+
+class StartupError(PipelineRuntimeError):
+    """A process could not start: a store that does not answer, a bad layout, a bad setting."""
+
+
+class DecodeWorkerError(PipelineRuntimeError):
+    """A decode process of the sink died or answered out of turn."""
+
+
+class StackError(PipelineRuntimeError):
+    """A local service could not be brought up or down; the message says what to do."""
+
+
+class DependencyMissingError(InteractionPipelineError, ImportError):
+    """An optional package is not installed; the message gives the pip command."""
+
+
+HTTP_STATUS: dict[type[InteractionPipelineError], int] = {
+    PayloadTooLargeError: 413,
+    DecodeError: 400,
+    InvalidInputError: 422,
+    ConfigurationError: 422,
+    NotFoundError: 404,
+    BackendBusyError: 503,
+    ServiceUnavailableError: 503,
+    InteractionPipelineError: 500,
+}
+"""Status code of each class; a subclass takes the code of its nearest listed ancestor."""
+
+
+def http_status(exc: InteractionPipelineError) -> int:
+    """The HTTP status of an error: the entry of its nearest ancestor in `HTTP_STATUS`."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500

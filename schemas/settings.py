@@ -1,55 +1,134 @@
-"""The one settings object, read from the environment.
+"""The one settings object, read from the environment, in one section per component.
 
 Built once at the edge (CLI, app factory, test fixture) and passed down; library code never
-reads the environment itself.
+reads the environment itself. Each section reads its own variables with its own prefix, so
+the variable names stay what deployments already use (`KAFKA_BOOTSTRAP_SERVERS`,
+`REDIS_URL`, `SINK_GROUP_ID`, ...), and the same knob has the same name on every component
+(`WORKER_GROUP_ID` / `SINK_GROUP_ID`, `WORKER_METRICS_PORT` / `SINK_METRICS_PORT`).
+Where a name changed, the old one is still read (see `AliasChoices` below).
+
+`docs/configuration.md` is generated from these classes (`interactions settings --markdown`);
+a test fails when it is stale.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.errors import InvalidArgumentError
+from schemas.privacy import UserIdHasher
 
-class Settings(BaseSettings):
-    """Every knob of the pipeline; each field is documented in the README settings table."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+class Section(BaseSettings):
+    """A group of settings with one environment prefix (see `env_prefix` of each)."""
 
-    # --- services -------------------------------------------------------------------------
-    kafka_bootstrap_servers: str = Field(
+    model_config = SettingsConfigDict(
+        env_file=None,
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
+        populate_by_name=True,
+    )
+    title: ClassVar[str] = ""
+
+
+class KafkaSettings(Section):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_")
+    title: ClassVar[str] = "Kafka"
+
+    bootstrap_servers: str = Field(
         "127.0.0.1:19092", description="Kafka bootstrap servers, comma separated."
     )
-    redis_url: str = Field("redis://127.0.0.1:16379/0", description="Redis URL.")
-    clickhouse_url: str = Field(
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """First bootstrap server as (host, port)."""
+        first = self.bootstrap_servers.split(",")[0].strip()
+        host, _, port = first.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+
+class TopicSettings(Section):
+    model_config = SettingsConfigDict(env_prefix="TOPIC_")
+    title: ClassVar[str] = "Topics"
+
+    interactions: str = Field("interactions", description="Interaction events topic.")
+    searches: str = Field("searches", description="Search (results served) events topic.")
+    dead_letter: str = Field(
+        "interactions-dlq", description="Dead-letter topic for messages that fail to decode."
+    )
+    partitions: int = Field(4, ge=1, le=1024, description="Partitions for new topics.")
+    replication_factor: int = Field(1, ge=1, description="Replication for new topics.")
+
+
+class RedisSettings(Section):
+    model_config = SettingsConfigDict(env_prefix="REDIS_")
+    title: ClassVar[str] = "Redis"
+
+    url: str = Field("redis://127.0.0.1:16379/0", description="Redis URL.")
+    key_prefix: str = Field(
+        "ip", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="Prefix of every Redis key."
+    )
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parsed = urlparse(self.url)
+        return parsed.hostname or "127.0.0.1", parsed.port or 6379
+
+
+class ClickHouseSettings(Section):
+    model_config = SettingsConfigDict(env_prefix="CLICKHOUSE_")
+    title: ClassVar[str] = "ClickHouse"
+
+    url: str = Field(
         "chdb://.data/chdb",
         description=(
             "ClickHouse: http(s)://user:pass@host:8123/db for a server, chdb:///abs/path or "
             "chdb://relative/path for the embedded chDB engine."
         ),
     )
-
-    # --- topics ---------------------------------------------------------------------------
-    topic_interactions: str = Field("interactions", description="Interaction events topic.")
-    topic_searches: str = Field("searches", description="Search (results served) events topic.")
-    topic_dead_letter: str = Field(
-        "interactions-dlq", description="Dead-letter topic for messages that fail to decode."
+    retention_days: int = Field(
+        0, ge=0, description="Drop event rows older than this many days (TTL); 0 keeps all."
     )
-    topic_partitions: int = Field(4, ge=1, le=1024, description="Partitions for new topics.")
-    topic_replication_factor: int = Field(1, ge=1, description="Replication for new topics.")
-
-    # --- redis layout ---------------------------------------------------------------------
-    redis_key_prefix: str = Field(
-        "ip", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="Prefix of every Redis key."
+    chdb_lock_timeout_s: float = Field(
+        30.0,
+        ge=0,
+        validation_alias=AliasChoices("CLICKHOUSE_CHDB_LOCK_TIMEOUT_S", "CHDB_LOCK_TIMEOUT_S"),
+        description=(
+            "chDB lets one process open its folder at a time: how long to wait for another "
+            "process (e.g. the sink between batches) to let go before failing. "
+            "Also read as CHDB_LOCK_TIMEOUT_S."
+        ),
     )
 
-    # --- windows and weights --------------------------------------------------------------
-    default_window_days: int = Field(7, ge=1, le=30, description="Default popularity window.")
-    max_window_days: int = Field(30, ge=1, le=30, description="Longest answerable window.")
-    history_days: int = Field(90, ge=1, le=3650, description="Per-user history horizon.")
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = urlparse(value).scheme
+        if scheme not in {"chdb", "http", "https"}:
+            raise ValueError(f"must start with chdb://, http:// or https://, got {value!r}")
+        return value
+
+    @property
+    def chdb_path(self) -> Path | None:
+        """Folder of the embedded engine, or None when a ClickHouse server is configured."""
+        if not self.url.startswith("chdb://"):
+            return None
+        return Path(self.url.removeprefix("chdb://"))
+
+
+class EventSettings(Section):
+    """How events are read: shared by producers, the worker and the sink."""
+
+    model_config = SettingsConfigDict(env_prefix="")
+    title: ClassVar[str] = "Events"
+
     long_view_ms: int = Field(
         4000,
         ge=0,
@@ -63,99 +142,24 @@ class Settings(BaseSettings):
         300, ge=0, description="How far in the future an event timestamp may be."
     )
 
-    # --- privacy --------------------------------------------------------------------------
-    user_id_hmac_key: SecretStr | None = Field(
-        None, description="When set, user_id is replaced by HMAC-SHA256(key, user_id) hex."
-    )
 
-    # --- http service (`interactions serve`) ---------------------------------------------
-    http_host: str = Field("127.0.0.1", description="Address `interactions serve` binds to.")
-    http_port: int = Field(8080, ge=0, le=65535, description="Port of `interactions serve`.")
-    http_api_keys: list[SecretStr] = Field(
-        default_factory=list,
-        description=(
-            'API keys, JSON list: ["k1","k2"]. Sent as X-API-Key or Authorization: Bearer. '
-            "None configured: only loopback clients may call /v1."
-        ),
-    )
-    http_max_body_bytes: int = Field(
-        5_242_880, ge=1_024, description="Largest accepted request body (413 above it)."
-    )
-    http_ack_timeout_s: float = Field(
-        30.0, gt=0, description="How long a POST waits for Kafka's acknowledgement (503 after)."
-    )
+class PopularitySettings(Section):
+    """Windows of the popularity counts: the worker writes them, readers answer from them."""
 
-    # --- clickhouse and its sink (`interactions sink`) ------------------------------------
-    clickhouse_retention_days: int = Field(
-        0, ge=0, description="Drop event rows older than this many days (TTL); 0 keeps all."
-    )
-    chdb_lock_timeout_s: float = Field(
-        30.0,
-        ge=0,
-        description=(
-            "chDB lets one process open its folder at a time: how long to wait for another "
-            "process (e.g. the sink between batches) to let go before failing."
-        ),
-    )
-    sink_group_id: str = Field("clickhouse-sink", description="Consumer group of the sink.")
-    sink_batch_max_rows: int = Field(
-        50_000, ge=1, description="Insert when this many messages are buffered..."
-    )
-    sink_batch_max_s: float = Field(
-        1.0, gt=0, description="...or when the oldest buffered message is this old."
-    )
-    sink_release_chdb: bool = Field(
-        True,
-        description=(
-            "chDB only: let other processes (CLI, HTTP service) in: the sink closes the folder "
-            "whenever one waits for it (checked after every insert and every 0.2 s) and "
-            "reopens it for the next insert (30-90 ms); false keeps it to the sink alone."
-        ),
-    )
-    sink_decode_workers: int = Field(
-        2,
-        ge=0,
-        le=64,
-        description=(
-            "Processes that decode and validate messages for the sink (CPU-bound Python, up "
-            "to one core and ~190 MB each); 0 decodes in the sink's own process."
-        ),
-    )
-    sink_retry_initial_s: float = Field(
-        0.5, gt=0, description="First wait after a failed insert; doubles up to the max."
-    )
-    sink_retry_max_s: float = Field(30.0, gt=0, description="Longest wait between retries.")
-    sink_session_timeout_s: float = Field(
-        30.0,
-        ge=6,
-        le=1800,
-        description=(
-            "Kafka session timeout of the sink's consumer: how long before the partitions of "
-            "a sink process that died (kill -9, lost host) move to another one or to its "
-            "restart (the broker's minimum is 6 s by default)."
-        ),
-    )
-    sink_metrics_port: int = Field(
-        0, ge=0, le=65535, description="Serve Prometheus metrics on this port; 0: off."
-    )
+    model_config = SettingsConfigDict(env_prefix="")
+    title: ClassVar[str] = "Popularity windows"
 
-    gc_young_threshold: int = Field(
-        10_000,
-        ge=0,
-        description=(
-            "Worker and sink decode processes: freeze start-up objects and collect young "
-            "garbage every this many allocations (Python's default is 700); 0 leaves the "
-            "collector alone. See schemas/processes.py."
-        ),
-    )
-
-    # --- popularity worker (`interactions worker`) and its read side ---------------------
-    popularity_windows_days: list[Annotated[int, Field(ge=1, le=30)]] = Field(
+    default_window_days: int = Field(7, ge=1, le=30, description="Default popularity window.")
+    max_window_days: int = Field(30, ge=1, le=30, description="Longest answerable window.")
+    history_days: int = Field(90, ge=1, le=3650, description="Per-user history horizon.")
+    windows_days: list[Annotated[int, Field(ge=1, le=30)]] = Field(
         default_factory=lambda: [1, 7, 30],
         min_length=1,
+        validation_alias=AliasChoices("POPULARITY_WINDOWS_DAYS", "windows_days"),
         description=(
-            "Windows (days, each <= max_window_days) kept as precomputed sums and trending "
-            "sets: reads cost one HMGET per feature. Other windows are summed from hour buckets."
+            "Windows (days, each <= MAX_WINDOW_DAYS) kept as precomputed sums and trending "
+            "sets: reads cost one HMGET per feature. Other windows are summed from hour "
+            "buckets. Read as POPULARITY_WINDOWS_DAYS."
         ),
     )
     dedupe_window_s: int = Field(
@@ -163,56 +167,321 @@ class Settings(BaseSettings):
         ge=0,
         description="An event_id seen again within this many seconds is not counted again.",
     )
-    worker_batch_size: int = Field(
-        5_000, ge=1, description="Most events the popularity worker applies per batch."
+
+    def resolve_window(self, window_days: int | None) -> int:
+        """The window a request means: its own, or the default; the one place that decides."""
+        days = self.default_window_days if window_days is None else window_days
+        if not 1 <= days <= self.max_window_days:
+            raise InvalidArgumentError(
+                f"window_days: must be between 1 and {self.max_window_days}, got {days}"
+            )
+        return days
+
+
+_GC_HELP = (
+    "Freeze start-up objects and collect young garbage every this many allocations (Python's "
+    "default is 700); 0 leaves the collector alone. See pipeline_runtime/processes.py. "
+    "GC_YOUNG_THRESHOLD sets it for the worker and the sink at once."
+)
+
+
+class WorkerSettings(Section):
+    """The popularity worker (`interactions worker`)."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKER_")
+    title: ClassVar[str] = "Popularity worker"
+
+    group_id: str | None = Field(
+        None,
+        description=(
+            "Consumer group (and Faust app id) of the worker; unset: "
+            "`interactions-popularity-<REDIS_KEY_PREFIX>`, one group per Redis prefix, since "
+            "its offsets describe that prefix's counts."
+        ),
     )
-    worker_batch_within_s: float = Field(
-        0.1, gt=0, description="Longest wait to fill a worker batch (bounds freshness)."
+    batch_size: int = Field(5_000, ge=1, description="Most events applied per batch.")
+    batch_within_s: float = Field(
+        0.1, gt=0, description="Longest wait to fill a batch (bounds freshness)."
     )
-    worker_sweep_interval_s: float = Field(
+    sweep_interval_s: float = Field(
         5.0, gt=0, description="How often aged hour buckets are swept out of the window sums."
     )
-    worker_session_timeout_s: float = Field(
+    session_timeout_s: float = Field(
         10.0,
         ge=6,
         le=300,
         description="Kafka session timeout: how soon a crashed worker's partitions move on.",
     )
-    worker_metrics_host: str = Field(
-        "127.0.0.1", description="Address of the worker's Prometheus endpoint (0.0.0.0: all)."
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address of the Prometheus endpoint (0.0.0.0: all)."
     )
-    worker_metrics_port: int = Field(
-        0, ge=0, le=65535, description="Serve the worker's Prometheus metrics here; 0: off."
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Serve Prometheus metrics on this port; 0: off."
+    )
+    gc_young_threshold: int = Field(
+        10_000,
+        ge=0,
+        validation_alias=AliasChoices("WORKER_GC_YOUNG_THRESHOLD", "GC_YOUNG_THRESHOLD"),
+        description=_GC_HELP,
     )
 
-    # --- local stack ----------------------------------------------------------------------
-    stack_dir: Path = Field(
-        Path(".cache/stack"), description="Data, logs and pid files of `interactions stack`."
+
+class SinkSettings(Section):
+    """The ClickHouse sink (`interactions sink`)."""
+
+    model_config = SettingsConfigDict(env_prefix="SINK_")
+    title: ClassVar[str] = "ClickHouse sink"
+
+    group_id: str = Field("clickhouse-sink", description="Consumer group of the sink.")
+    batch_max_rows: int = Field(
+        50_000, ge=1, description="Insert when this many messages are buffered..."
+    )
+    batch_max_s: float = Field(
+        1.0, gt=0, description="...or when the oldest buffered message is this old."
+    )
+    release_chdb: bool = Field(
+        True,
+        description=(
+            "chDB only: let other processes (CLI, HTTP service) in: the sink closes the folder "
+            "whenever one waits for it (checked after every insert and every 0.2 s) and "
+            "reopens it for the next insert (30-90 ms); false keeps it to the sink alone."
+        ),
+    )
+    decode_workers: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description=(
+            "Processes that decode and validate messages (CPU-bound Python, up to one core "
+            "and ~190 MB each); 0 decodes in the sink's own process."
+        ),
+    )
+    retry_initial_s: float = Field(
+        0.5, gt=0, description="First wait after a failed insert; doubles up to the max."
+    )
+    retry_max_s: float = Field(30.0, gt=0, description="Longest wait between retries.")
+    session_timeout_s: float = Field(
+        30.0,
+        ge=6,
+        le=1800,
+        description=(
+            "Kafka session timeout: how long before the partitions of a sink process that "
+            "died (kill -9, lost host) move to another one or to its restart (the broker's "
+            "minimum is 6 s by default)."
+        ),
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address of the Prometheus endpoint (0.0.0.0: all)."
+    )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Serve Prometheus metrics on this port; 0: off."
+    )
+    gc_young_threshold: int = Field(
+        10_000,
+        ge=0,
+        validation_alias=AliasChoices("SINK_GC_YOUNG_THRESHOLD", "GC_YOUNG_THRESHOLD"),
+        description=_GC_HELP + " Applies to the decode processes.",
     )
 
-    @field_validator("clickhouse_url")
+
+class HttpSettings(Section):
+    """The HTTP service (`interactions serve`)."""
+
+    model_config = SettingsConfigDict(env_prefix="HTTP_")
+    title: ClassVar[str] = "HTTP service"
+
+    host: str = Field("127.0.0.1", description="Address the service binds to.")
+    port: int = Field(8080, ge=0, le=65535, description="Port of the service.")
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description=(
+            'API keys, JSON list: ["k1","k2"]. Sent as X-API-Key or Authorization: Bearer. '
+            "None configured: only loopback clients may call /v1."
+        ),
+    )
+    max_body_bytes: int = Field(
+        5_242_880, ge=1_024, description="Largest accepted request body (413 above it)."
+    )
+    ack_timeout_s: float = Field(
+        30.0, gt=0, description="How long a POST waits for Kafka's acknowledgement (503 after)."
+    )
+
+
+class PrivacySettings(Section):
+    model_config = SettingsConfigDict(env_prefix="")
+    title: ClassVar[str] = "Privacy"
+
+    user_id_hmac_key: SecretStr | None = Field(
+        None, description="When set, user_id is replaced by HMAC-SHA256(key, user_id) hex."
+    )
+
+    @property
+    def hasher(self) -> UserIdHasher:
+        """The one helper that turns a user id into the id as stored."""
+        return UserIdHasher(self.user_id_hmac_key)
+
+
+class StackSettings(Section):
+    """The local development stack (`interactions stack`)."""
+
+    model_config = SettingsConfigDict(env_prefix="STACK_")
+    title: ClassVar[str] = "Local stack"
+
+    dir: Path = Field(
+        Path(".cache/stack"),
+        description=(
+            "Data, logs and pid files of `interactions stack`; the Kafka jars are fetched once "
+            "into `kafka/libs` beside it. Relative paths are relative to the current folder."
+        ),
+    )
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "kafka": KafkaSettings,
+    "topics": TopicSettings,
+    "redis": RedisSettings,
+    "clickhouse": ClickHouseSettings,
+    "events": EventSettings,
+    "popularity": PopularitySettings,
+    "worker": WorkerSettings,
+    "sink": SinkSettings,
+    "http": HttpSettings,
+    "privacy": PrivacySettings,
+    "stack": StackSettings,
+}
+
+
+class Settings(BaseModel):
+    """Every knob of the pipeline, by section; `Settings()` reads them all from the environment.
+
+    Change a few in code with `settings.replace(kafka={"bootstrap_servers": ...})`.
+    """
+
+    model_config = {"frozen": True}
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    popularity: PopularitySettings = Field(default_factory=PopularitySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    stack: StackSettings = Field(default_factory=StackSettings)
+
+    @model_validator(mode="before")
     @classmethod
-    def _known_scheme(cls, value: str) -> str:
-        scheme = urlparse(value).scheme
-        if scheme not in {"chdb", "http", "https"}:
-            raise ValueError(f"must start with chdb://, http:// or https://, got {value!r}")
-        return value
+    def _sections_from_environment(cls, data: Any) -> Any:
+        """A section given as a dict overrides the environment field by field; the flat names
+        of earlier versions (`clickhouse_url=...`) are accepted too."""
+        if not isinstance(data, dict):
+            return data
+        return _build_sections(data)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A validated copy with some fields changed, by section or by flat name:
+        `settings.replace(topics={"interactions": "t1"})`, `settings.replace(sink_group_id="g")`.
+        """
+        current = {name: getattr(self, name).model_dump() for name in SECTIONS}
+        for name, value in _nest(changes).items():
+            current[name] = {**current[name], **value}
+        built = {name: type(getattr(self, name)).model_validate(v) for name, v in current.items()}
+        return Settings.model_validate(built)
+
+    def environment(self) -> dict[str, str]:
+        """Variables under which `Settings()` reads back exactly these values (secrets too):
+        what a child process is given."""
+        env: dict[str, str] = {}
+        for name, section in SECTIONS.items():
+            values = getattr(self, name)
+            for field in section.model_fields:
+                value = getattr(values, field)
+                if value is not None:
+                    env[env_names(section, field)[0]] = _env_value(value)
+        return env
 
     @property
-    def kafka_host_port(self) -> tuple[str, int]:
-        """First bootstrap server as (host, port)."""
-        first = self.kafka_bootstrap_servers.split(",")[0].strip()
-        host, _, port = first.rpartition(":")
-        return host or "127.0.0.1", int(port)
+    def worker_group_id(self) -> str:
+        """The worker's consumer group: WORKER_GROUP_ID, or one per Redis key prefix."""
+        return self.worker.group_id or f"interactions-popularity-{self.redis.key_prefix}"
 
-    @property
-    def redis_host_port(self) -> tuple[str, int]:
-        parsed = urlparse(self.redis_url)
-        return parsed.hostname or "127.0.0.1", parsed.port or 6379
 
-    @property
-    def chdb_path(self) -> Path | None:
-        """Folder of the embedded engine, or None when a ClickHouse server is configured."""
-        if not self.clickhouse_url.startswith("chdb://"):
-            return None
-        return Path(self.clickhouse_url.removeprefix("chdb://"))
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    f"{prefix}{field}": (section, field)
+    for section, prefix in (
+        ("kafka", "kafka_"),
+        ("topics", "topic_"),
+        ("redis", "redis_"),
+        ("clickhouse", "clickhouse_"),
+        ("events", ""),
+        ("popularity", ""),
+        ("worker", "worker_"),
+        ("sink", "sink_"),
+        ("http", "http_"),
+        ("privacy", ""),
+        ("stack", "stack_"),
+    )
+    for field in SECTIONS[section].model_fields
+} | {
+    "chdb_lock_timeout_s": ("clickhouse", "chdb_lock_timeout_s"),
+    "popularity_windows_days": ("popularity", "windows_days"),
+    "gc_young_threshold": ("worker", "gc_young_threshold"),
+}
+"""Flat keyword names of earlier versions (`Settings(clickhouse_url=...)`) -> (section, field)."""
+
+
+def _nest(changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Group flat names and section dicts into {section: {field: value}}."""
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in changes.items():
+        if key in SECTIONS:
+            fields = value.model_dump() if isinstance(value, Section) else dict(value)
+            nested.setdefault(key, {}).update(fields)
+        elif key in FLAT_NAMES:
+            section, field = FLAT_NAMES[key]
+            nested.setdefault(section, {})[field] = value
+        else:
+            raise ValueError(f"{key}: is not a known setting")
+    return nested
+
+
+def _build_sections(data: dict[str, Any]) -> dict[str, Any]:
+    built: dict[str, Any] = {}
+    for name, fields in _nest(data).items():
+        built[name] = SECTIONS[name](**fields)
+    return built
+
+
+def env_names(section: type[Section], field: str) -> list[str]:
+    """The environment variables a field is read from, the preferred one first."""
+    alias = section.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice).upper() for choice in alias.choices if str(choice).isupper()]
+    prefix = str(section.model_config.get("env_prefix", ""))
+    return [f"{prefix}{field}".upper()]
+
+
+def all_env_names() -> set[str]:
+    """Every variable any setting is read from (old names included)."""
+    return {
+        name
+        for section in SECTIONS.values()
+        for field in section.model_fields
+        for name in env_names(section, field)
+    }
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, list):
+        return json.dumps([_plain(v) for v in value])
+    if isinstance(value, str | Path):
+        return str(value)
+    return json.dumps(_plain(value))
+
+
+def _plain(value: Any) -> Any:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value

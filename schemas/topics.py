@@ -22,7 +22,9 @@ class Topics:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topics:
-        return cls(settings.topic_interactions, settings.topic_searches, settings.topic_dead_letter)
+        return cls(
+            settings.topics.interactions, settings.topics.searches, settings.topics.dead_letter
+        )
 
     @property
     def all(self) -> tuple[str, str, str]:

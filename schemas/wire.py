@@ -12,8 +12,9 @@ from typing import Any, Final, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from schemas.errors import describe
+from schemas.errors import DecodeError
 from schemas.events import SCHEMA_VERSION, InteractionEvent, SearchEvent
+from schemas.validation import describe
 
 CONTENT_TYPE: Final = "application/json"
 HEADER_SCHEMA_VERSION: Final = "schema-version"
@@ -22,14 +23,6 @@ HEADER_EVENT_KIND: Final = "event-kind"
 _ORJSON_OPTIONS: Final = orjson.OPT_UTC_Z
 
 EventT = TypeVar("EventT", InteractionEvent, SearchEvent)
-
-
-class DecodeError(ValueError):
-    """A message that cannot become an event; `reason` is safe to put in a DLQ header."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def to_json_dict(event: BaseModel) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The Kafka-to-ClickHouse sink, the ClickHouse backends, the query/export API and GDPR deletion.
+"""The Kafka-to-ClickHouse sink, the ClickHouse backends and their DDL (`sinks.ddl`), the
+query/export API and GDPR deletion of rows.
 
 Other packages use the backend interface: `open_backend(settings)` returns a
 `ClickHouseBackend` (chDB in-process or a ClickHouse server) with `command`, `query`,
@@ -6,25 +7,13 @@ Other packages use the backend interface: `open_backend(settings)` returns a
 `close`.
 """
 
-from sinks._backend import (
-    BackendBusyError,
-    BackendError,
-    BackendKind,
-    ClickHouseBackend,
-    Params,
-    open_backend,
-)
+from schemas.errors import BackendBusyError, BackendError, InvalidCursorError
+from sinks._backend import BackendKind, ClickHouseBackend, Params, open_backend
+from sinks._deletion import DeletionReport, delete_interaction, delete_user_rows
 from sinks._export import EXPORT_FORMATS, ExportFormat, export_interactions
-from sinks._gdpr import DeletionReport, delete_interaction, forget_user
 from sinks._metrics import SinkMetrics
 from sinks._migrate import MigrationReport, migrate, require_schema
-from sinks._queries import (
-    MAX_PAGE_SIZE,
-    InteractionFilter,
-    InteractionPage,
-    InteractionQueries,
-    InvalidCursorError,
-)
+from sinks._queries import MAX_PAGE_SIZE, InteractionFilter, InteractionPage, InteractionQueries
 from sinks._sink import ClickHouseSink, SinkStats, consumer_config
 
 __all__ = [
@@ -47,8 +36,8 @@ __all__ = [
     "SinkStats",
     "consumer_config",
     "delete_interaction",
+    "delete_user_rows",
     "export_interactions",
-    "forget_user",
     "migrate",
     "open_backend",
     "require_schema",

@@ -26,14 +26,6 @@ Params = Mapping[str, Any]
 BackendKind = Literal["chdb", "server"]
 
 
-class BackendError(RuntimeError):
-    """A ClickHouse operation failed; the message is ClickHouse's own, with the SQL's start."""
-
-
-class BackendBusyError(BackendError):
-    """The chDB folder is open in another process and was not released in time."""
-
-
 @runtime_checkable
 class ClickHouseBackend(Protocol):
     """What analytics, the sink, the query API and GDPR deletion need from ClickHouse.
@@ -121,7 +113,7 @@ class ClickHouseBackend(Protocol):
 def open_backend(
     settings: Settings, *, hold: bool = True, polite: bool = False
 ) -> ClickHouseBackend:
-    """The backend `settings.clickhouse_url` names. Nothing is opened until the first call.
+    """The backend `settings.clickhouse.url` names. Nothing is opened until the first call.
 
     chDB only (a server ignores both): `hold=False` releases the folder after every call, so
     a long-running reader (an HTTP service) never keeps the sink or the CLI out for longer
@@ -129,18 +121,18 @@ def open_backend(
     each time it is opened (the sink uses it, as it reopens the folder after letting others
     in; `hold=False` implies it, since such a backend reopens the folder for every call).
     """
-    if settings.chdb_path is not None:
+    if settings.clickhouse.chdb_path is not None:
         from sinks._chdb import ChdbBackend
 
         return ChdbBackend(
-            settings.chdb_path,
-            lock_timeout_s=settings.chdb_lock_timeout_s,
+            settings.clickhouse.chdb_path,
+            lock_timeout_s=settings.clickhouse.chdb_lock_timeout_s,
             hold=hold,
             polite=polite,
         )
     from sinks._server import ServerBackend
 
-    return ServerBackend.from_url(settings.clickhouse_url)
+    return ServerBackend.from_url(settings.clickhouse.url)
 
 
 def as_utc(value: Any) -> Any:

@@ -8,9 +8,9 @@ from concurrent.futures import Future
 
 import pyarrow as pa
 
-from schemas.clickhouse_ddl import COL_KAFKA_OFFSET, COL_KAFKA_PARTITION, COL_KAFKA_TOPIC
 from sinks._decode import DecodedChunk, Span, TopicPartition
 from sinks._workers import result
+from sinks.ddl import COL_KAFKA_OFFSET, COL_KAFKA_PARTITION, COL_KAFKA_TOPIC
 
 Decoded = DecodedChunk | Future[DecodedChunk]
 

@@ -32,15 +32,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from schemas.errors import BackendBusyError, BackendError
 from sinks._arrow import rows_to_arrow
-from sinks._backend import (
-    BackendBusyError,
-    BackendError,
-    BackendKind,
-    Params,
-    as_utc,
-    sql_head,
-)
+from sinks._backend import BackendKind, Params, as_utc, sql_head
 
 Session = Any
 """chdb.session.Session; chDB ships no type hints."""

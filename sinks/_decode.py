@@ -20,7 +20,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from schemas.clickhouse_ddl import (
+from schemas.errors import DecodeError
+from schemas.events import InteractionEvent, SearchEvent
+from schemas.topics import Topics
+from schemas.wire import decode_interaction, decode_search, encode
+from sinks._arrow import rows_to_arrow
+from sinks.ddl import (
     COL_KAFKA_OFFSET,
     COL_KAFKA_PARTITION,
     COL_KAFKA_TOPIC,
@@ -34,10 +39,6 @@ from schemas.clickhouse_ddl import (
     interaction_row,
     search_event_row,
 )
-from schemas.events import InteractionEvent, SearchEvent
-from schemas.topics import Topics
-from schemas.wire import DecodeError, decode_interaction, decode_search, encode
-from sinks._arrow import rows_to_arrow
 
 RowBuilder = Callable[[bytes, str, int, int], Row]
 TopicPartition = tuple[str, int]

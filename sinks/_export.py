@@ -19,7 +19,12 @@ from typing import IO, Final, Literal
 import orjson
 import pyarrow as pa
 
-from schemas.clickhouse_ddl import (
+from schemas.errors import InvalidArgumentError
+from schemas.privacy import NO_HASHING, UserIdHasher
+from sinks._arrow import is_uuid
+from sinks._backend import ClickHouseBackend
+from sinks._queries import InteractionFilter, InteractionQueries
+from sinks.ddl import (
     COL_EVENT_ID,
     COL_FEATURE_ID,
     COL_TIMESTAMP,
@@ -27,9 +32,6 @@ from schemas.clickhouse_ddl import (
     INTERACTIONS_TABLE,
     interaction_from_row,
 )
-from sinks._arrow import is_uuid
-from sinks._backend import ClickHouseBackend
-from sinks._queries import InteractionFilter, InteractionQueries
 
 ExportFormat = Literal["jsonl", "parquet"]
 EXPORT_FORMATS: Final = ("jsonl", "parquet")
@@ -43,15 +45,15 @@ def export_interactions(
     *,
     fmt: ExportFormat = "jsonl",
     flt: InteractionFilter | None = None,
-    user_id_hmac_key: str | None = None,
+    hasher: UserIdHasher = NO_HASHING,
     on_progress: Callable[[int], None] | None = None,
 ) -> int:
     """Write every interaction matching `flt` to `out`; returns the number of rows."""
     if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"format: must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
-    where, params = InteractionQueries(backend, user_id_hmac_key=user_id_hmac_key).where(
-        flt or InteractionFilter()
-    )
+        raise InvalidArgumentError(
+            f"format: must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}"
+        )
+    where, params = InteractionQueries(backend, hasher=hasher).where(flt or InteractionFilter())
     sql = (
         f"SELECT {_EXPORT_COLUMNS} FROM {INTERACTIONS_TABLE} WHERE {where} "
         f"ORDER BY {COL_FEATURE_ID}, {COL_TIMESTAMP}, {COL_EVENT_ID}"

@@ -20,16 +20,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.clickhouse_ddl import (
+from sinks._backend import ClickHouseBackend
+from sinks._batch import Batch
+from sinks._decode import TopicPartition
+from sinks.ddl import (
     COL_KAFKA_OFFSET,
     COL_KAFKA_PARTITION,
     COL_KAFKA_TOPIC,
     EVENT_TABLES,
     REJECTS_TABLE,
 )
-from sinks._backend import ClickHouseBackend
-from sinks._batch import Batch
-from sinks._decode import TopicPartition
 
 _TABLES = (*EVENT_TABLES, REJECTS_TABLE)
 _NO_UPPER_BOUND = 2**64 - 1

@@ -1,10 +1,12 @@
-"""Apply the versioned DDL of schemas/clickhouse_ddl.py; safe to run any number of times."""
+"""Apply the versioned DDL of sinks/ddl.py; safe to run any number of times."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.clickhouse_ddl import (
+from schemas.errors import BackendError
+from sinks._backend import ClickHouseBackend
+from sinks.ddl import (
     COL_EVENT_ID,
     DDL_VERSION,
     MIGRATIONS,
@@ -13,7 +15,6 @@ from schemas.clickhouse_ddl import (
     TableRebuild,
     ttl_statements,
 )
-from sinks._backend import BackendError, ClickHouseBackend
 
 
 @dataclass(slots=True)

@@ -27,7 +27,11 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.clickhouse_ddl import (
+from schemas.errors import InvalidArgumentError, InvalidCursorError
+from schemas.interaction_types import TYPE_NAME_PATTERN
+from schemas.privacy import NO_HASHING, UserIdHasher
+from sinks._backend import ClickHouseBackend
+from sinks.ddl import (
     COL_EVENT_ID,
     COL_FEATURE_ID,
     COL_INTERACTION_TYPE,
@@ -41,19 +45,12 @@ from schemas.clickhouse_ddl import (
     INTERACTIONS_TABLE,
     interaction_from_row,
 )
-from schemas.interaction_types import TYPE_NAME_PATTERN
-from schemas.privacy import hash_user_id
-from sinks._backend import ClickHouseBackend
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _TYPE_RE: Final = re.compile(TYPE_NAME_PATTERN)
 MAX_PAGE_SIZE: Final = 1_000
 DEFAULT_PAGE_SIZE: Final = 50
 _READ_COLUMNS: Final = ", ".join(c for c in INTERACTION_COLUMNS if not c.startswith("kafka_"))
-
-
-class InvalidCursorError(ValueError):
-    """The cursor was not produced by this API (or was altered)."""
 
 
 class InteractionFilter(BaseModel):
@@ -81,7 +78,7 @@ class InteractionFilter(BaseModel):
     def _type_names(cls, value: list[str]) -> list[str]:
         for name in value:
             if not _TYPE_RE.match(name):
-                raise ValueError(f"{name!r} is not a lower-case identifier")
+                raise InvalidArgumentError(f"{name!r} is not a lower-case identifier")
         return value
 
 
@@ -123,13 +120,13 @@ def decode_cursor(cursor: str) -> tuple[int, UUID]:
 class InteractionQueries:
     """Read interactions; one instance per backend, safe to share between requests."""
 
-    def __init__(self, backend: ClickHouseBackend, *, user_id_hmac_key: str | None = None) -> None:
+    def __init__(self, backend: ClickHouseBackend, *, hasher: UserIdHasher = NO_HASHING) -> None:
         self._backend = backend
-        self._hmac_key = user_id_hmac_key
+        self._hasher = hasher
 
     def stored_user_id(self, user_id: str) -> str:
         """The id as stored: HMAC-hashed when a key is configured, as given otherwise."""
-        return hash_user_id(user_id, self._hmac_key) if self._hmac_key else user_id
+        return self._hasher(user_id)
 
     def where(self, flt: InteractionFilter) -> tuple[str, dict[str, Any]]:
         """SQL condition and parameters for a filter (also used by export)."""
@@ -179,11 +176,13 @@ class InteractionQueries:
         flt = flt or InteractionFilter()
         size = page_size if page_size is not None else (limit or DEFAULT_PAGE_SIZE)
         if not 1 <= size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size: must be between 1 and {MAX_PAGE_SIZE}, got {size}")
+            raise InvalidArgumentError(
+                f"page_size: must be between 1 and {MAX_PAGE_SIZE}, got {size}"
+            )
         if page is not None and page < 1:
-            raise ValueError(f"page: must be >= 1, got {page}")
+            raise InvalidArgumentError(f"page: must be >= 1, got {page}")
         if page is not None and cursor is not None:
-            raise ValueError("page and cursor: give one of them, not both")
+            raise InvalidArgumentError("page and cursor: give one of them, not both")
         where, params = self.where(flt)
         if cursor is not None:
             micros, event_id = decode_cursor(cursor)

@@ -12,7 +12,8 @@ from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 
-from sinks._backend import BackendError, BackendKind, Params, as_utc, sql_head
+from schemas.errors import BackendError
+from sinks._backend import BackendKind, Params, as_utc, sql_head
 
 
 class ServerBackend:

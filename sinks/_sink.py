@@ -31,17 +31,18 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from schemas.clickhouse_ddl import TABLE_COLUMNS
+from schemas.errors import BackendError
 from schemas.settings import Settings
 from schemas.topics import Topics
 from sinks._arrow import table_schema
-from sinks._backend import BackendError, ClickHouseBackend
+from sinks._backend import ClickHouseBackend
 from sinks._batch import Batch
 from sinks._decode import MessageChunk
 from sinks._guard import OffsetGuard
 from sinks._metrics import SinkMetrics
 from sinks._migrate import migrate
 from sinks._workers import DecodePool
+from sinks.ddl import TABLE_COLUMNS
 
 log = logging.getLogger("sinks.sink")
 
@@ -98,8 +99,8 @@ class SinkStats:
 def consumer_config(settings: Settings, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """librdkafka settings: manual commits after inserts, a bounded fetch queue."""
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
-        "group.id": settings.sink_group_id,
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "group.id": settings.sink.group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
@@ -107,7 +108,7 @@ def consumer_config(settings: Settings, overrides: dict[str, Any] | None = None)
         "fetch.max.bytes": 16_777_216,
         "max.partition.fetch.bytes": 4_194_304,
         "max.poll.interval.ms": 300_000,
-        "session.timeout.ms": int(settings.sink_session_timeout_s * 1000),
+        "session.timeout.ms": int(settings.sink.session_timeout_s * 1000),
     }
     config.update(overrides or {})
     return config
@@ -152,7 +153,7 @@ class ClickHouseSink:
         self._inflight: tuple[Batch, Future[dict[str, int]]] | None = None
         self._sealed: Batch | None = None
         self._retrying: Batch | None = None
-        self._let_others_in = settings.sink_release_chdb and backend.kind == "chdb"
+        self._let_others_in = settings.sink.release_chdb and backend.kind == "chdb"
         self._waiters_checked_at = 0.0
 
     @property
@@ -166,7 +167,7 @@ class ClickHouseSink:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Fail loudly now rather than later: ClickHouse tables, the broker, the topics."""
-        migrate(self._backend, retention_days=self._settings.clickhouse_retention_days)
+        migrate(self._backend, retention_days=self._settings.clickhouse.retention_days)
         schemas = {
             table: table_schema(self._backend, table, columns)
             for table, columns in TABLE_COLUMNS.items()
@@ -177,7 +178,7 @@ class ClickHouseSink:
             metadata = self._consumer.list_topics(timeout=_STARTUP_TIMEOUT_S)
         except KafkaException as exc:
             raise RuntimeError(
-                f"Kafka at {self._settings.kafka_bootstrap_servers} does not answer: {exc}"
+                f"Kafka at {self._settings.kafka.bootstrap_servers} does not answer: {exc}"
             ) from exc
         missing = [t for t in self._event_topics if t not in metadata.topics]
         if missing:
@@ -185,13 +186,13 @@ class ClickHouseSink:
                 f"topic(s) {', '.join(missing)} do not exist: create them (`interactions stack "
                 "up` does) or set TOPIC_INTERACTIONS / TOPIC_SEARCHES"
             )
-        context = {"max_future_skew_s": self._settings.max_future_skew_s}
+        context = {"max_future_skew_s": self._settings.events.max_future_skew_s}
         self._decoders = DecodePool(
             self._topics,
             context,
             schemas,
-            workers=self._settings.sink_decode_workers,
-            gc_young_threshold=self._settings.gc_young_threshold,
+            workers=self._settings.sink.decode_workers,
+            gc_young_threshold=self._settings.sink.gc_young_threshold,
         )
         self._consumer.subscribe(
             list(self._event_topics), on_assign=self._on_assign, on_revoke=self._on_revoke
@@ -226,13 +227,13 @@ class ClickHouseSink:
     def _step(self) -> None:
         batch = self._batch
         settings = self._settings
-        room = settings.sink_batch_max_rows - batch.messages
+        room = settings.sink.batch_max_rows - batch.messages
         # While an insert runs, poll briefly so that its offsets are committed right after it
         # returns (less to re-check after a crash, lag that is not overstated).
         wait = _MAX_POLL_WAIT_S if self._inflight is None else _INSERT_POLL_S
         if not batch.empty:
             age = self._clock() - batch.started_at
-            wait = max(0.0, min(wait, settings.sink_batch_max_s - age))
+            wait = max(0.0, min(wait, settings.sink.batch_max_s - age))
         if room > 0 and (wait > 0 or batch.empty):
             messages = self._carry or self._consumer.consume(
                 num_messages=min(_CONSUME_CHUNK, room), timeout=wait
@@ -250,9 +251,9 @@ class ClickHouseSink:
         batch = self._batch
         if batch.empty:
             return False
-        if batch.messages >= self._settings.sink_batch_max_rows:
+        if batch.messages >= self._settings.sink.batch_max_rows:
             return True
-        return self._clock() - batch.started_at >= self._settings.sink_batch_max_s
+        return self._clock() - batch.started_at >= self._settings.sink.batch_max_s
 
     def _add(self, messages: list[Message]) -> None:
         """Split a poll's messages by topic and hand each part to the decoders."""
@@ -341,7 +342,7 @@ class ClickHouseSink:
 
     def _retry(self, batch: Batch, error: BackendError) -> bool:
         """Insert `batch` again and again with backoff, consumption paused meanwhile."""
-        delay = self._settings.sink_retry_initial_s
+        delay = self._settings.sink.retry_initial_s
         self._retrying = batch
         try:
             return self._retry_loop(batch, error, delay)
@@ -365,7 +366,7 @@ class ClickHouseSink:
                 break
             except BackendError as exc:
                 error = exc
-                delay = min(delay * 2, self._settings.sink_retry_max_s)
+                delay = min(delay * 2, self._settings.sink.retry_max_s)
         self._done(batch, written)
         self._resume()
         return True
@@ -382,7 +383,7 @@ class ClickHouseSink:
         started = time.perf_counter()
         written: dict[str, int] = {}
         for table, data in batch.tables():
-            token = batch.dedup_token(self._settings.sink_group_id, table)
+            token = batch.dedup_token(self._settings.sink.group_id, table)
             written[table] = self._backend.insert_arrow(
                 table, data, dedup_token=token, optimize_on_insert=False
             )

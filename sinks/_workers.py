@@ -24,17 +24,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from schemas.processes import die_with_parent, tune_gc
+from pipeline_runtime.processes import die_with_parent, tune_gc
+from schemas.errors import DecodeWorkerError
 from schemas.topics import Topics
 from sinks._decode import ChunkDecoder, DecodedChunk, MessageChunk
 
 _START_TIMEOUT_S = 120.0
 _decoder: ChunkDecoder | None = None
 """The worker process's decoder (set by `_init_worker`)."""
-
-
-class DecodeWorkerError(RuntimeError):
-    """A decode worker process died; the sink stops (its offsets are not committed)."""
 
 
 def _init_worker(

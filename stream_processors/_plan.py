@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
+from schemas.errors import DecodeError
 from schemas.events import effective_types
-from schemas.redis_keys import history_member
 from schemas.settings import Settings
-from schemas.wire import DecodeError, decode_interaction
+from schemas.wire import decode_interaction
 from stream_processors._windows import Timeliness, hour_of, timeliness
+from stream_processors.keys import history_member
 
 _DAY_MS: Final = 86_400_000
 _LAST_INSTANT: Final = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
@@ -88,10 +89,10 @@ class Planner:
     """Settings-bound classification of records (weights and windows do not change per batch)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._long_view_ms = settings.long_view_ms
-        self._max_window_days = settings.max_window_days
-        self._max_future_skew_s = settings.max_future_skew_s
-        self._history_ms = settings.history_days * _DAY_MS
+        self._long_view_ms = settings.events.long_view_ms
+        self._max_window_days = settings.popularity.max_window_days
+        self._max_future_skew_s = settings.events.max_future_skew_s
+        self._history_ms = settings.popularity.history_days * _DAY_MS
 
     def plan(self, records: Sequence[KafkaRecord], now_ms: int) -> Plan:
         plan = Plan(now_ms)

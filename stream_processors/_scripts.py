@@ -1,4 +1,4 @@
-"""The worker's and the reader's Lua scripts, constants filled in from schemas/redis_keys.py.
+"""The worker's and the reader's Lua scripts, constants filled in from stream_processors/keys.py.
 
 Scripts are run with EVALSHA; callers load them once (SCRIPT LOAD) and again after a
 NOSCRIPT error (Redis restarted or flushed its script cache). Re-running a batch after that
@@ -13,7 +13,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Final
 
-from schemas.redis_keys import DUE_FIELD, FIELD_SEP, HOUR_MS, LO_PREFIX
+from stream_processors.keys import DUE_FIELD, FIELD_SEP, HOUR_MS, LO_PREFIX
 
 EXPIRY_SLACK_MS: Final = 86_400_000
 """Feature keys outlive their newest bucket's last window by a day (clock skew, slow sweeps)."""

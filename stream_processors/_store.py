@@ -31,11 +31,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
 from schemas.interaction_types import TypeRegistry
-from schemas.redis_keys import FIELD_SEP, RedisKeys, offset_field
 from schemas.settings import Settings
 from stream_processors._plan import Plan
 from stream_processors._scripts import Script, scripts
 from stream_processors._windows import HOURS_PER_DAY, Clock, check_windows, now_ms
+from stream_processors.keys import FIELD_SEP, RedisKeys, offset_field
 
 _PUBLISHED_CACHE_MAX: Final = 50_000
 """Features whose last published scores are remembered (to send only changes); then reset."""
@@ -105,13 +105,15 @@ class PopularityStore:
 
     def __init__(self, client: aioredis.Redis[Any], settings: Settings, *, clock: Clock) -> None:
         self._redis = client
-        self._keys = RedisKeys(settings.redis_key_prefix)
+        self._keys = RedisKeys(settings.redis.key_prefix)
         self._clock = clock
-        self._windows = check_windows(settings.popularity_windows_days, settings.max_window_days)
-        self._keep_hours = HOURS_PER_DAY * settings.max_window_days
-        self._dedupe_ms = settings.dedupe_window_s * 1000
-        self._history_ms = settings.history_days * 86_400_000
-        self._registry = TypeRegistry(settings.type_weights)
+        self._windows = check_windows(
+            settings.popularity.windows_days, settings.popularity.max_window_days
+        )
+        self._keep_hours = HOURS_PER_DAY * settings.popularity.max_window_days
+        self._dedupe_ms = settings.popularity.dedupe_window_s * 1000
+        self._history_ms = settings.popularity.history_days * 86_400_000
+        self._registry = TypeRegistry(settings.events.type_weights)
         self._scripts = scripts()
         self._published: dict[str, Published] = {}
         self._forget = False

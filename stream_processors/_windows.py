@@ -15,7 +15,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Final
 
-from schemas.redis_keys import HOUR_MS
+from stream_processors.keys import HOUR_MS
 
 Clock = Callable[[], float]
 """Returns the current time in epoch seconds (time.time); tests inject a fixed one."""

@@ -24,24 +24,24 @@ AGENT_NAME = "popularity"
 
 def register(app: faust.App, settings: Settings, runtime: PopularityRuntime) -> None:
     """Declare the source topic, the agent and the sweeper timer on `app`."""
-    source = app.topic(settings.topic_interactions, schema=RawSchema())
+    source = app.topic(settings.topics.interactions, schema=RawSchema())
 
     @app.agent(source, name=AGENT_NAME, concurrency=1)
     async def popularity(stream: StreamT[bytes]) -> None:
         """Apply batches of interaction events to Redis, exactly once."""
         batches = cast(Stream[bytes], stream).take_events(
-            settings.worker_batch_size, within=settings.worker_batch_within_s
+            settings.worker.batch_size, within=settings.worker.batch_within_s
         )
         async for events in batches:
             await runtime.process([e.message for e in events])
 
-    @app.timer(settings.worker_sweep_interval_s, name="popularity-sweeper")  # type: ignore[untyped-decorator]
+    @app.timer(settings.worker.sweep_interval_s, name="popularity-sweeper")  # type: ignore[untyped-decorator]
     async def sweeper() -> None:
         """Subtract aged hour buckets (owned partitions only, driven by the due index)."""
         if app.rebalancing:
             return
-        owned = _owned(app, settings.topic_interactions)
-        await runtime.sweep(settings.topic_interactions, [tp.partition for tp in owned])
+        owned = _owned(app, settings.topics.interactions)
+        await runtime.sweep(settings.topics.interactions, [tp.partition for tp in owned])
         if owned:
             highwaters = await app.consumer.highwaters(*owned)
             runtime.observe_lag({(tp.topic, tp.partition): hw for tp, hw in highwaters.items()})

@@ -25,11 +25,6 @@ from stream_processors._windows import Clock, system_clock
 EXIT_WITHOUT_COMMIT = 70
 
 
-def group_id(settings: Settings) -> str:
-    """One consumer group per Redis prefix: its offsets describe that prefix's counts."""
-    return f"interactions-popularity-{settings.redis_key_prefix}"
-
-
 def exit_without_commit(exc: BaseException) -> None:
     """Leave at once: a normal shutdown would commit the offsets of the failed batch."""
     sys.stderr.flush()
@@ -42,13 +37,13 @@ def create_app(
     metrics: WorkerMetrics | None = None,
     clock: Clock = system_clock,
 ) -> tuple[faust.App, PopularityRuntime]:
-    app_id = group_id(settings)
+    app_id = settings.worker_group_id
     datadir = Path(tempfile.gettempdir()) / "interactions-faust" / app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
         app_id,
         broker=";".join(
-            f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")
+            f"kafka://{s.strip()}" for s in settings.kafka.bootstrap_servers.split(",")
         ),
         datadir=str(datadir),
         store="memory://",
@@ -56,8 +51,8 @@ def create_app(
         value_serializer="raw",
         key_serializer="raw",
         consumer_auto_offset_reset="earliest",
-        topic_replication_factor=settings.topic_replication_factor,
-        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topics.replication_factor,
+        topic_partitions=settings.topics.partitions,
         # stream_wait_empty stays on (Faust's default): before a rebalance hands partitions
         # over, every event the agent already holds (its take buffer) is applied and acked.
         # Off, a worker that keeps a partition re-reads it from the committed offset while
@@ -65,12 +60,12 @@ def create_app(
         # offset watermark past the re-read ones, which are then skipped as replays: events
         # were lost (tests/integration/test_popularity_rebalance.py, 2 runs in 6).
         producer_acks=-1,
-        broker_session_timeout=settings.worker_session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_s / 3),
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
         **tuned_app_settings(),  # throughput: see stream_processors/_faust_tuning.py
     )
     use_worker_transport(app)
-    dead_letters = app.topic(settings.topic_dead_letter, key_type=bytes, value_type=bytes)
+    dead_letters = app.topic(settings.topics.dead_letter, key_type=bytes, value_type=bytes)
 
     async def dead_letter(
         key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
@@ -80,7 +75,7 @@ def create_app(
 
     # No per-reply socket timeout: its timer costs per command; the store bounds each round
     # trip instead (REDIS_TIMEOUT_S).
-    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=None)
+    client = aioredis.Redis.from_url(settings.redis.url, socket_timeout=None)
     store = PopularityStore(client, settings, clock=clock)
     runtime = PopularityRuntime(
         store,

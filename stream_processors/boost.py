@@ -21,6 +21,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.errors import InvalidArgumentError
 from schemas.interaction_types import CLICK, NEGATIVE_TYPES, PURCHASE, is_valid_type_name
 from stream_processors.models import BoostedCandidate
 
@@ -38,7 +39,10 @@ class BoostConfig(BaseModel):
         description="Types whose weighted counts drive the boost, e.g. ['click', 'purchase'].",
     )
     time_window_days: int | None = Field(
-        None, ge=1, le=30, description="Window in days; None: settings.default_window_days."
+        None,
+        ge=1,
+        le=30,
+        description="Window in days; None: settings.popularity.default_window_days.",
     )
     boost_multiplier: float = Field(
         1.2, ge=1.0, allow_inf_nan=False, description="Upper bound of the score multiplier."
@@ -79,7 +83,9 @@ def boosted_score(score: float, factor: float) -> float:
 def check_score(index: int, score: float) -> float:
     value = float(score)
     if not math.isfinite(value):
-        raise ValueError(f"candidates[{index}]: score must be a finite number, got {score!r}")
+        raise InvalidArgumentError(
+            f"candidates[{index}]: score must be a finite number, got {score!r}"
+        )
     return value
 
 

@@ -14,20 +14,15 @@ candidate, costing O(buckets in the window), at most 24 x days x types.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import redis
 
+from schemas.errors import InvalidArgumentError, RedisUnavailableError
 from schemas.interaction_types import TypeRegistry, is_valid_type_name
-from schemas.redis_keys import (
-    DUE_FIELD,
-    RedisKeys,
-    lo_field,
-    split_history_member,
-    sum_field,
-)
 from schemas.settings import Settings
 from stream_processors._scripts import scripts
 from stream_processors._windows import (
@@ -39,7 +34,17 @@ from stream_processors._windows import (
     window_start_hour,
 )
 from stream_processors.boost import BoostConfig, check_score, rerank
+from stream_processors.keys import (
+    DUE_FIELD,
+    RedisKeys,
+    lo_field,
+    split_history_member,
+    sum_field,
+)
 from stream_processors.models import BoostedCandidate, HistoryItem, TrendingItem
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _DAY_MS = 86_400_000
 _KEYS_PER_CALL = 1_000
@@ -63,21 +68,36 @@ def _still_exact(lo: int, due: Any, start: int, now: int) -> bool:
     return due_ms < 0 or now < due_ms
 
 
+def _redis_errors_translated(method: Callable[P, R]) -> Callable[P, R]:
+    """Callers see RedisUnavailableError, never redis-py's own connection errors."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise RedisUnavailableError(f"Redis does not answer: {exc}") from exc
+
+    return call
+
+
 class PopularityReader:
-    """Counts, boosts, trending and per-user history for rerankers and retrievers."""
+    """Counts, boosts, trending and per-user history for rerankers and retrievers.
+
+    Bad arguments raise `InvalidArgumentError`, Redis failures `RedisUnavailableError`.
+    """
 
     def __init__(
         self, redis_client: redis.Redis[Any], settings: Settings, *, clock: Clock = system_clock
     ) -> None:
         self._redis = redis_client
-        self._keys = RedisKeys(settings.redis_key_prefix)
+        self._keys = RedisKeys(settings.redis.key_prefix)
         self._precomputed = check_windows(
-            settings.popularity_windows_days, settings.max_window_days
+            settings.popularity.windows_days, settings.popularity.max_window_days
         )
-        self._max_window_days = settings.max_window_days
-        self._default_window_days = settings.default_window_days
-        self._history_days = settings.history_days
-        self._types = TypeRegistry(settings.type_weights)
+        self._windows = settings.popularity
+        self._history_days = settings.popularity.history_days
+        self._types = TypeRegistry(settings.events.type_weights)
         self._clock = clock
         self._range = redis_client.register_script(scripts().range.source)
         self._read_states = redis_client.register_script(scripts().read_states.source)
@@ -89,6 +109,7 @@ class PopularityReader:
         return self._precomputed
 
     # -- counts ----------------------------------------------------------------------------
+    @_redis_errors_translated
     def counts(
         self,
         feature_ids: Iterable[str],
@@ -210,6 +231,7 @@ class PopularityReader:
         return {_text(reply[k]): int(reply[k + 1]) for k in range(0, len(reply), 2)}
 
     # -- boost -----------------------------------------------------------------------------
+    @_redis_errors_translated
     def boost(
         self,
         candidates: Sequence[tuple[str, float]],
@@ -229,24 +251,26 @@ class PopularityReader:
         return rerank(candidates, counts, self._types.weights(types), cfg)
 
     # -- trending --------------------------------------------------------------------------
+    @_redis_errors_translated
     def trending(
         self, interaction_type: str | None = None, window_days: int | None = None, n: int = 10
     ) -> list[TrendingItem]:
         """Top `n` features by count of one type (None: by weighted score) in the window."""
         days = self._window(window_days)
         if days not in self._precomputed:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"window_days: trending is kept for {list(self._precomputed)} days, got {days}"
             )
         if interaction_type is not None:
             self._check_types([interaction_type])
         if n < 1:
-            raise ValueError(f"n: must be >= 1, got {n}")
+            raise InvalidArgumentError(f"n: must be >= 1, got {n}")
         key = self._keys.trending(days, interaction_type)
         rows = self._redis.zrevrange(key, 0, n - 1, withscores=True)
         return [TrendingItem(rank, _text(m), float(s)) for rank, (m, s) in enumerate(rows, 1)]
 
     # -- history ---------------------------------------------------------------------------
+    @_redis_errors_translated
     def history(
         self,
         user_id: str,
@@ -260,9 +284,11 @@ class PopularityReader:
         """
         horizon = self._history_days if days is None else days
         if not 1 <= horizon <= self._history_days:
-            raise ValueError(f"days: must be between 1 and {self._history_days}, got {days}")
+            raise InvalidArgumentError(
+                f"days: must be between 1 and {self._history_days}, got {days}"
+            )
         if limit is not None and limit < 1:
-            raise ValueError(f"limit: must be >= 1, got {limit}")
+            raise InvalidArgumentError(f"limit: must be >= 1, got {limit}")
         wanted = self._check_types(types)
         cutoff = now_ms(self._clock) - horizon * _DAY_MS
         key = self._keys.user_history(user_id)
@@ -283,12 +309,7 @@ class PopularityReader:
 
     # -- arguments -------------------------------------------------------------------------
     def _window(self, window_days: int | None) -> int:
-        days = self._default_window_days if window_days is None else window_days
-        if not 1 <= days <= self._max_window_days:
-            raise ValueError(
-                f"window_days: must be between 1 and {self._max_window_days}, got {days}"
-            )
-        return days
+        return self._windows.resolve_window(window_days)
 
     @staticmethod
     def _check_types(types: Sequence[str] | None) -> list[str] | None:
@@ -297,8 +318,8 @@ class PopularityReader:
         if isinstance(types, str):
             types = [types]
         if not types:
-            raise ValueError("types: must name at least one interaction type")
+            raise InvalidArgumentError("types: must name at least one interaction type")
         for name in types:
             if not is_valid_type_name(name):
-                raise ValueError(f"types: {name!r} is not a lower-case identifier")
+                raise InvalidArgumentError(f"types: {name!r} is not a lower-case identifier")
         return list(dict.fromkeys(types))

@@ -15,7 +15,8 @@ import mode.loop
 import redis
 from confluent_kafka.admin import AdminClient
 
-from schemas.processes import tune_gc
+from pipeline_runtime.processes import tune_gc
+from schemas.errors import StartupError
 from schemas.settings import Settings
 from stream_processors._metrics import WorkerMetrics
 from stream_processors._scripts import scripts
@@ -25,35 +26,31 @@ from stream_processors.app import create_app
 log = logging.getLogger("stream_processors.popularity")
 
 
-class StartupError(RuntimeError):
-    """A service or setting the worker needs is missing; the message says which and how."""
-
-
 def preflight(settings: Settings, timeout_s: float = 10.0) -> None:
     """Redis answers (scripts loaded), the topics exist, the windows are consistent."""
     try:
-        check_windows(settings.popularity_windows_days, settings.max_window_days)
+        check_windows(settings.popularity.windows_days, settings.popularity.max_window_days)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout_s)
+    client = redis.Redis.from_url(settings.redis.url, socket_timeout=timeout_s)
     try:
         client.ping()
         for script in scripts().all:
             client.script_load(script.source)  # type: ignore[no-untyped-call]
     except redis.RedisError as exc:
-        raise StartupError(f"Redis at {settings.redis_url} does not answer: {exc}") from None
+        raise StartupError(f"Redis at {settings.redis.url} does not answer: {exc}") from None
     finally:
         client.close()
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except Exception as exc:
         raise StartupError(
-            f"Kafka at {settings.kafka_bootstrap_servers} does not answer: {exc}"
+            f"Kafka at {settings.kafka.bootstrap_servers} does not answer: {exc}"
         ) from None
     missing = [
         t
-        for t in (settings.topic_interactions, settings.topic_dead_letter)
+        for t in (settings.topics.interactions, settings.topics.dead_letter)
         if t not in metadata.topics
     ]
     if missing:
@@ -68,10 +65,10 @@ def run_worker(settings: Settings, *, loglevel: str = "info") -> NoReturn:
     mode.loop.use("uvloop")  # before Faust creates its loop; ~10-15 % less CPU per event
     metrics = WorkerMetrics()
     app, _runtime = create_app(settings, metrics=metrics)
-    if settings.worker_metrics_port:
-        port = metrics.serve(settings.worker_metrics_host, settings.worker_metrics_port)
-        log.info("metrics on http://%s:%d/metrics", settings.worker_metrics_host, port)
-    tune_gc(settings.gc_young_threshold)
+    if settings.worker.metrics_port:
+        port = metrics.serve(settings.worker.metrics_host, settings.worker.metrics_port)
+        log.info("metrics on http://%s:%d/metrics", settings.worker.metrics_host, port)
+    tune_gc(settings.worker.gc_young_threshold)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.spinner = None  # a terminal spinner only garbles logs
     worker.execute_from_commandline()

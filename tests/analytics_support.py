@@ -11,7 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from schemas.clickhouse_ddl import (
+from schemas.events import InteractionEvent, SearchEvent
+from schemas.settings import Settings
+from sinks import ClickHouseBackend, migrate, open_backend
+from sinks.ddl import (
     INTERACTION_COLUMNS,
     INTERACTIONS_TABLE,
     SEARCH_EVENT_COLUMNS,
@@ -19,9 +22,6 @@ from schemas.clickhouse_ddl import (
     interaction_row,
     search_event_row,
 )
-from schemas.events import InteractionEvent, SearchEvent
-from schemas.settings import Settings
-from sinks import ClickHouseBackend, migrate, open_backend
 
 
 def chdb_settings(folder: Path) -> Settings:

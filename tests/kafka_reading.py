@@ -16,7 +16,7 @@ def read_topic(
     """Every message of `topic` from the start, stopping at `expected` messages or timeout."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": f"test-read-{uuid.uuid4()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

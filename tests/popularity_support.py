@@ -46,10 +46,10 @@ class StoreDriver:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._offsets = itertools.count()
-        self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+        self.redis = redis.Redis.from_url(settings.redis.url, socket_timeout=10)
 
     def records(self, events: Iterable[InteractionEvent], partition: int = 0) -> list[Record]:
-        topic = self.settings.topic_interactions
+        topic = self.settings.topics.interactions
         return [
             Record(topic, partition, next(self._offsets), e.feature_id.encode(), encode(e))
             for e in events
@@ -63,12 +63,12 @@ class StoreDriver:
         return self.apply_records(self.records(events), now)
 
     def sweep(self, now: datetime, partitions: Iterable[int] = (0,)) -> int:
-        topic = self.settings.topic_interactions
+        topic = self.settings.topics.interactions
         owned = list(partitions)
         return asyncio.run(self._with_store(now, lambda store: store.sweep_due(topic, owned)))
 
     async def _with_store(self, now: datetime, work):  # type: ignore[no-untyped-def]
-        client = aioredis.Redis.from_url(self.settings.redis_url, socket_timeout=10)
+        client = aioredis.Redis.from_url(self.settings.redis.url, socket_timeout=10)
         try:
             return await work(PopularityStore(client, self.settings, clock=clock_at(now)))
         finally:
@@ -84,7 +84,10 @@ class StoreDriver:
 def on_time(event: InteractionEvent, settings: Settings, applied_at: datetime) -> bool:
     """Whether the worker applies this event at `applied_at` (neither late nor future)."""
     when = timeliness(
-        ms(event.timestamp), ms(applied_at), settings.max_window_days, settings.max_future_skew_s
+        ms(event.timestamp),
+        ms(applied_at),
+        settings.popularity.max_window_days,
+        settings.events.max_future_skew_s,
     )
     return when is Timeliness.ON_TIME
 
@@ -111,7 +114,7 @@ def expected_counts(
         if hour_of(ms(event.timestamp)) < start:
             continue
         by_type = out.setdefault(event.feature_id, {})
-        for t in effective_types(event, settings.long_view_ms):
+        for t in effective_types(event, settings.events.long_view_ms):
             by_type[t] = by_type.get(t, 0) + 1
     return out
 
@@ -149,12 +152,12 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "REDIS_URL": settings.redis_url,
-            "TOPIC_INTERACTIONS": settings.topic_interactions,
-            "TOPIC_SEARCHES": settings.topic_searches,
-            "TOPIC_DEAD_LETTER": settings.topic_dead_letter,
-            "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "REDIS_URL": settings.redis.url,
+            "TOPIC_INTERACTIONS": settings.topics.interactions,
+            "TOPIC_SEARCHES": settings.topics.searches,
+            "TOPIC_DEAD_LETTER": settings.topics.dead_letter,
+            "REDIS_KEY_PREFIX": settings.redis.key_prefix,
             "WORKER_SESSION_TIMEOUT_S": "6",
             "WORKER_BATCH_WITHIN_S": "0.05",
             "WORKER_SWEEP_INTERVAL_S": "1",
@@ -177,7 +180,14 @@ class WorkerProcess:
     def start(self) -> None:
         with self._log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "interactions_cli.main", "worker", "--loglevel", "warning"],
+                [
+                    sys.executable,
+                    "-m",
+                    "interaction_pipeline.cli.main",
+                    "worker",
+                    "--loglevel",
+                    "warning",
+                ],
                 env=self._env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -243,10 +253,10 @@ def produce_steadily(
     rate_per_s: float,
 ) -> None:
     """Publish `events` at a steady rate (keyed by feature_id), then set `done`."""
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 5})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 5})
     started = time.monotonic()
     for i, e in enumerate(events):
-        producer.produce(settings.topic_interactions, key=e.feature_id.encode(), value=encode(e))
+        producer.produce(settings.topics.interactions, key=e.feature_id.encode(), value=encode(e))
         delay = started + i / rate_per_s - time.monotonic()
         if delay > 0:
             producer.poll(delay)

@@ -2,7 +2,7 @@
 
 1. URLs given in the environment (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL): used as they are.
 2. A Docker engine that answers: testcontainers with the official images.
-3. Otherwise the local stack (deploy/local/stack.py) on the configured ports; a service it had
+3. Otherwise the local stack (`interactions stack`) on the configured ports; a service it had
    to start is stopped at session end, one that was already running is left running.
 
 No mocks: every integration test talks to these real servers.
@@ -10,12 +10,11 @@ No mocks: every integration test talks to these real servers.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -27,8 +26,6 @@ from typing import Any
 from schemas.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STACK_FILE = REPO_ROOT / "deploy" / "local" / "stack.py"
-STACK_MODULE = "interaction_pipeline_local_stack"
 KAFKA_IMAGE = os.environ.get("TEST_KAFKA_IMAGE", "apache/kafka:4.4.0")
 REDIS_IMAGE = os.environ.get("TEST_REDIS_IMAGE", "redis:7")
 CONTAINER_START_TIMEOUT_S = 120.0
@@ -48,17 +45,8 @@ class Service:
 
 
 def load_stack() -> ModuleType:
-    """deploy/ is not a package (nothing imports it), so load stack.py by its file path."""
-    loaded = sys.modules.get(STACK_MODULE)
-    if loaded is not None:
-        return loaded
-    spec = importlib.util.spec_from_file_location(STACK_MODULE, STACK_FILE)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {STACK_FILE}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[STACK_MODULE] = module
-    spec.loader.exec_module(module)
-    return module
+    """The local stack module (`interactions stack`), shipped inside the package."""
+    return importlib.import_module("interaction_pipeline.stack.local")
 
 
 def _env_has(name: str) -> bool:
@@ -160,36 +148,36 @@ def _redis_container() -> Service:
 
 def kafka_service(settings: Settings) -> Service:
     if _env_has("KAFKA_BOOTSTRAP_SERVERS"):
-        return Service(settings.kafka_bootstrap_servers, "environment")
+        return Service(settings.kafka.bootstrap_servers, "environment")
     if docker_available():
         return _kafka_container(settings)
-    return _local("kafka", settings, settings.kafka_bootstrap_servers)
+    return _local("kafka", settings, settings.kafka.bootstrap_servers)
 
 
 def redis_service(settings: Settings) -> Service:
     if _env_has("REDIS_URL"):
-        return Service(settings.redis_url, "environment")
+        return Service(settings.redis.url, "environment")
     if docker_available():
         return _redis_container()
-    return _local("redis", settings, settings.redis_url)
+    return _local("redis", settings, settings.redis.url)
 
 
 def require_answering(settings: Settings) -> None:
     """Fail early and clearly when a service given in the environment is not there."""
     stack = load_stack()
     if not stack.kafka_answers(settings, timeout=10.0):
-        raise RuntimeError(f"Kafka at {settings.kafka_bootstrap_servers} does not answer")
+        raise RuntimeError(f"Kafka at {settings.kafka.bootstrap_servers} does not answer")
     if not stack.redis_answers(settings, timeout=5.0):
-        raise RuntimeError(f"Redis at {settings.redis_url} does not answer PING")
+        raise RuntimeError(f"Redis at {settings.redis.url} does not answer PING")
 
 
 def unique_settings(base: Settings, tmp_path: Path) -> Settings:
     """Per-test topics, Redis prefix and chDB folder, so tests never see each other's data."""
     suffix = uuid.uuid4().hex[:12]
     updates: dict[str, Any] = {
-        "topic_interactions": f"{base.topic_interactions}-{suffix}",
-        "topic_searches": f"{base.topic_searches}-{suffix}",
-        "topic_dead_letter": f"{base.topic_dead_letter}-{suffix}",
+        "topic_interactions": f"{base.topics.interactions}-{suffix}",
+        "topic_searches": f"{base.topics.searches}-{suffix}",
+        "topic_dead_letter": f"{base.topics.dead_letter}-{suffix}",
         "redis_key_prefix": f"t{suffix}",
         "clickhouse_url": f"chdb://{tmp_path}/chdb",
     }
@@ -202,9 +190,9 @@ def cleanup_unique(settings: Settings) -> None:
 
     stack = load_stack()
     stack.delete_topics(settings, stack.pipeline_topics(settings))  # gone or busy: fine
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    client = redis.Redis.from_url(settings.redis.url, socket_timeout=5)
     try:
-        keys = list(client.scan_iter(match=f"*{settings.redis_key_prefix}*", count=1000))
+        keys = list(client.scan_iter(match=f"*{settings.redis.key_prefix}*", count=1000))
         if keys:
             client.delete(*keys)
     finally:

@@ -1,4 +1,4 @@
-"""Build relevance-dashboard.json from the SQL files under analytics/sql/.
+"""Build relevance-dashboard.json from the SQL files under interaction_pipeline/analytics/sql/.
 
     python deploy/grafana/build_dashboard.py          # rewrite the dashboard
     python deploy/grafana/build_dashboard.py --check  # exit 1 if it is out of date
@@ -22,8 +22,8 @@ import orjson
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from analytics._sql import sql_text, vocabulary  # noqa: E402
-from analytics.report import ReportOptions, query_parameters  # noqa: E402
+from interaction_pipeline.analytics._sql import sql_text, vocabulary  # noqa: E402
+from interaction_pipeline.analytics.report import ReportOptions, query_parameters  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 
 OUTPUT = Path(__file__).with_name("relevance-dashboard.json")
@@ -178,7 +178,7 @@ def build() -> dict[str, Any]:
     return {
         "title": "Interaction pipeline: relevance",
         "uid": "interaction-relevance",
-        "description": "The panels of `interactions report`, from analytics/sql/.",
+        "description": "The panels of `interactions report`, from interaction_pipeline/analytics/sql/.",
         "tags": ["interactions", "relevance"],
         "timezone": "utc",
         "schemaVersion": 39,

@@ -1,6 +1,6 @@
 -- Shared helpers, prepended to apply.lua, sweep.lua and publish.lua by
 -- stream_processors/_scripts.py, which also substitutes the __NAME__ constants from
--- schemas/redis_keys.py. Every key apply and sweep touch belongs to one feature (one hash
+-- stream_processors/keys.py. Every key apply and sweep touch belongs to one feature (one hash
 -- tag, one cluster slot); publish's keys share the prefix's tag.
 local SEP = '__SEP__'
 local LO = '__LO__'

@@ -43,10 +43,10 @@ import orjson
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from analytics import Analytics, BiasEstimate, DateRange, ExportOptions  # noqa: E402
-from schemas.clickhouse_ddl import INTERACTIONS_TABLE, SEARCH_EVENTS_TABLE  # noqa: E402
+from interaction_pipeline.analytics import Analytics, BiasEstimate, DateRange, ExportOptions  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from sinks import ClickHouseBackend, migrate, open_backend  # noqa: E402
+from sinks.ddl import INTERACTIONS_TABLE, SEARCH_EVENTS_TABLE  # noqa: E402
 
 END = datetime(2025, 6, 1, tzinfo=UTC)
 DAYS = 14

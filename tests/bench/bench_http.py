@@ -31,8 +31,8 @@ import orjson
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
+from interaction_pipeline.http import INTERACTIONS_PATH, free_port  # noqa: E402
 from producers import InteractionProducer  # noqa: E402
-from producers.http import INTERACTIONS_PATH, free_port  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from tests.services import cleanup_unique, load_stack  # noqa: E402
 
@@ -168,11 +168,11 @@ def _percentile(values: list[float], q: float) -> float:
 def _start_service(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "TOPIC_INTERACTIONS": settings.topic_interactions,
-        "TOPIC_SEARCHES": settings.topic_searches,
-        "TOPIC_DEAD_LETTER": settings.topic_dead_letter,
-        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "CLICKHOUSE_URL": settings.clickhouse_url,
+        "TOPIC_INTERACTIONS": settings.topics.interactions,
+        "TOPIC_SEARCHES": settings.topics.searches,
+        "TOPIC_DEAD_LETTER": settings.topics.dead_letter,
+        "REDIS_KEY_PREFIX": settings.redis.key_prefix,
+        "CLICKHOUSE_URL": settings.clickhouse.url,
     }
     command = ["interactions", "serve", "--port", str(port), "--log-level", "warning"]
     return subprocess.Popen(command, env=env, cwd=REPO_ROOT)
@@ -201,8 +201,8 @@ def main() -> None:
 
     base = Settings()
     suffix = uuid.uuid4().hex[:10]
-    settings = base.model_copy(
-        update={
+    settings = base.replace(
+        **{
             "topic_interactions": f"bench-http-i-{suffix}",
             "topic_searches": f"bench-http-s-{suffix}",
             "topic_dead_letter": f"bench-http-d-{suffix}",
@@ -239,8 +239,8 @@ def main() -> None:
             process.kill()
             process.wait()
         cleanup_unique(settings)
-        if settings.chdb_path is not None:
-            shutil.rmtree(settings.chdb_path, ignore_errors=True)
+        if settings.clickhouse.chdb_path is not None:
+            shutil.rmtree(settings.clickhouse.chdb_path, ignore_errors=True)
 
     # The baseline is the better of the SDK's two ways to send the same events: bulk calls of
     # the same batch size (each waits for its acknowledgement) or streaming send() + flush().

@@ -47,16 +47,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from schemas.events import InteractionEvent, effective_types  # noqa: E402
-from schemas.redis_keys import (  # noqa: E402
+from schemas.settings import Settings  # noqa: E402
+from schemas.wire import decode_interaction, encode  # noqa: E402
+from stream_processors import BoostConfig, PopularityReader  # noqa: E402
+from stream_processors._windows import hour_of  # noqa: E402
+from stream_processors.keys import (  # noqa: E402
     RedisKeys,
     bucket_field,
     history_member,
     sum_field,
 )
-from schemas.settings import Settings  # noqa: E402
-from schemas.wire import decode_interaction, encode  # noqa: E402
-from stream_processors import BoostConfig, PopularityReader  # noqa: E402
-from stream_processors._windows import hour_of  # noqa: E402
 from tests.services import load_stack  # noqa: E402
 
 DOCS = 5_000
@@ -77,8 +77,8 @@ def percentile(values: list[float], q: float) -> float:
 
 # -- setup ---------------------------------------------------------------------------------
 def make_settings(base: Settings, suffix: str) -> Settings:
-    return base.model_copy(
-        update={
+    return base.replace(
+        **{
             "topic_interactions": f"bench-pop-{suffix}",
             "topic_dead_letter": f"bench-pop-dlq-{suffix}",
             "redis_key_prefix": f"bp{suffix}",
@@ -88,16 +88,18 @@ def make_settings(base: Settings, suffix: str) -> Settings:
 
 def create_topics(settings: Settings) -> None:
     stack = load_stack()
-    stack.ensure_topics(settings, [settings.topic_interactions], partitions=PARTITIONS)
-    stack.ensure_topics(settings, [settings.topic_dead_letter], partitions=1)
+    stack.ensure_topics(settings, [settings.topics.interactions], partitions=PARTITIONS)
+    stack.ensure_topics(settings, [settings.topics.dead_letter], partitions=1)
 
 
 def delete_topics(settings: Settings) -> None:
-    load_stack().delete_topics(settings, [settings.topic_interactions, settings.topic_dead_letter])
+    load_stack().delete_topics(
+        settings, [settings.topics.interactions, settings.topics.dead_letter]
+    )
 
 
 def delete_keys(settings: Settings, *prefixes: str) -> None:
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis.Redis.from_url(settings.redis.url)
     for prefix in prefixes:
         batch = list(client.scan_iter(match=f"{prefix}:*", count=5_000))
         for k in range(0, len(batch), 1_000):
@@ -128,12 +130,12 @@ def sample_events(n: int, rng: random.Random) -> list[InteractionEvent]:
 def produce(settings: Settings, events: list[InteractionEvent]) -> None:
     from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 20})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 20})
     for e in events:
         while True:
             try:
                 producer.produce(
-                    settings.topic_interactions, key=e.feature_id.encode(), value=encode(e)
+                    settings.topics.interactions, key=e.feature_id.encode(), value=encode(e)
                 )
                 break
             except BufferError:
@@ -149,15 +151,15 @@ async def baseline_consume(settings: Settings, prefix: str, n: int) -> float:
     from aiokafka import AIOKafkaConsumer
 
     keys = RedisKeys(prefix)
-    windows = settings.popularity_windows_days
+    windows = settings.popularity.windows_days
     consumer = AIOKafkaConsumer(
-        settings.topic_interactions,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        settings.topics.interactions,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         group_id=f"bench-baseline-{prefix}",
         auto_offset_reset="earliest",
         max_poll_records=BATCH,
     )
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = aioredis.Redis.from_url(settings.redis.url)
     await consumer.start()
     done, started = 0, 0.0
     try:
@@ -175,7 +177,7 @@ async def baseline_consume(settings: Settings, prefix: str, n: int) -> float:
                     ms = int(event.timestamp.timestamp() * 1000)
                     hour = hour_of(ms)
                     state = keys.feature_state(event.feature_id)
-                    for t in effective_types(event, settings.long_view_ms):
+                    for t in effective_types(event, settings.events.long_view_ms):
                         field = bucket_field(hour, t)
                         pipe.hincrby(keys.feature_buckets(event.feature_id), field, 1)
                         pipe.zadd(keys.feature_bucket_index(event.feature_id), {field: hour})
@@ -198,11 +200,11 @@ def worker_env(settings: Settings, metrics_port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "REDIS_URL": settings.redis_url,
-            "TOPIC_INTERACTIONS": settings.topic_interactions,
-            "TOPIC_DEAD_LETTER": settings.topic_dead_letter,
-            "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "REDIS_URL": settings.redis.url,
+            "TOPIC_INTERACTIONS": settings.topics.interactions,
+            "TOPIC_DEAD_LETTER": settings.topics.dead_letter,
+            "REDIS_KEY_PREFIX": settings.redis.key_prefix,
             "WORKER_METRICS_PORT": str(metrics_port),
         }
     )
@@ -228,7 +230,7 @@ def scrape(port: int, name: str) -> float:
 
 def start_worker(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "interactions_cli.main", "worker", "--loglevel", "error"],
+        [sys.executable, "-m", "interaction_pipeline.cli.main", "worker", "--loglevel", "error"],
         env=worker_env(settings, port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -261,7 +263,7 @@ if tuned:  # as `interactions worker` runs Faust (_faust_tuning.py, GC tuning)
     mode.loop.use("uvloop")
     from stream_processors._faust_transport import use_worker_transport
     from stream_processors._faust_tuning import RawSchema, tuned_app_settings
-    from schemas.processes import tune_gc
+    from pipeline_runtime.processes import tune_gc
     from schemas.settings import Settings
 import faust
 app = faust.App(group, broker="kafka://" + broker, store="memory://", web_enabled=False,
@@ -270,7 +272,7 @@ app = faust.App(group, broker="kafka://" + broker, store="memory://", web_enable
                 **(tuned_app_settings() if tuned else {}))
 if tuned:
     use_worker_transport(app)
-    tune_gc(Settings().gc_young_threshold)
+    tune_gc(Settings().worker.gc_young_threshold)
 source = (app.topic(topic, schema=RawSchema()) if tuned
           else app.topic(topic, key_type=bytes, value_type=bytes))
 state = {"n": 0, "t": 0.0}
@@ -297,10 +299,10 @@ def faust_noop_throughput(settings: Settings, n: int, workdir: Path, *, tuned: b
             sys.executable,
             "-c",
             FAUST_NOOP,
-            settings.topic_interactions,
+            settings.topics.interactions,
             str(n),
             str(out),
-            settings.kafka_bootstrap_servers.split(",")[0],
+            settings.kafka.bootstrap_servers.split(",")[0],
             group,
             "tuned" if tuned else "default",
         ],
@@ -318,10 +320,10 @@ def faust_noop_throughput(settings: Settings, n: int, workdir: Path, *, tuned: b
 
 # -- boost latency -------------------------------------------------------------------------
 def boost_latency(settings: Settings, candidates: int, rounds: int) -> dict[str, float]:
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis.Redis.from_url(settings.redis.url)
     reader = PopularityReader(client, settings)
     config = BoostConfig(interaction_types=["click", "purchase"], time_window_days=7)
-    keys = RedisKeys(settings.redis_key_prefix)
+    keys = RedisKeys(settings.redis.key_prefix)
     field = sum_field(7, "click")
     rng = random.Random(7)
     ours: list[float] = []
@@ -352,7 +354,7 @@ def freshness(settings: Settings, rate: int, seconds: float) -> dict[str, float]
     """Every 25th event gets a feature of its own; a poller notes when its count shows."""
     from confluent_kafka import Producer
 
-    keys = RedisKeys(settings.redis_key_prefix)
+    keys = RedisKeys(settings.redis.key_prefix)
     field = sum_field(7, "click")
     acked: dict[str, float] = {}
     seen: dict[str, float] = {}
@@ -360,7 +362,7 @@ def freshness(settings: Settings, rate: int, seconds: float) -> dict[str, float]
     stop = threading.Event()
 
     def poll() -> None:
-        client = redis.Redis.from_url(settings.redis_url)
+        client = redis.Redis.from_url(settings.redis.url)
         while not stop.is_set():
             with lock:
                 pending = [f for f in acked if f not in seen]
@@ -377,7 +379,7 @@ def freshness(settings: Settings, rate: int, seconds: float) -> dict[str, float]
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "linger.ms": 2})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 2})
     rng = random.Random(3)
     run = uuid.uuid4().hex[:6]
     total = int(rate * seconds)
@@ -393,7 +395,7 @@ def freshness(settings: Settings, rate: int, seconds: float) -> dict[str, float]
                     acked[fid] = time.monotonic()
 
         producer.produce(
-            settings.topic_interactions, key=fid.encode(), value=encode(event), on_delivery=on_ack
+            settings.topics.interactions, key=fid.encode(), value=encode(event), on_delivery=on_ack
         )
         delay = started + (i + 1) / rate - time.monotonic()
         producer.poll(max(delay, 0))
@@ -431,7 +433,7 @@ def main() -> None:
     create_topics(settings)
     worker: subprocess.Popen[bytes] | None = None
     try:
-        say(f"producing {args.events:,} events to {settings.topic_interactions}")
+        say(f"producing {args.events:,} events to {settings.topics.interactions}")
         produce(settings, sample_events(args.events, random.Random(1)))
 
         say("baseline: aiokafka + one Redis pipeline per batch")
@@ -482,7 +484,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
         delete_topics(settings)
-        delete_keys(settings, settings.redis_key_prefix, baseline_prefix)
+        delete_keys(settings, settings.redis.key_prefix, baseline_prefix)
     print(orjson.dumps({"bench": "popularity", **figures}).decode())
 
 

@@ -46,11 +46,6 @@ from confluent_kafka import Producer
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from schemas.clickhouse_ddl import (  # noqa: E402
-    INTERACTION_COLUMNS,
-    INTERACTIONS_TABLE,
-    interaction_row,
-)
 from schemas.events import InteractionEvent  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from schemas.topics import interaction_key  # noqa: E402
@@ -62,6 +57,11 @@ from sinks import (  # noqa: E402
     InteractionQueries,
     migrate,
     open_backend,
+)
+from sinks.ddl import (  # noqa: E402
+    INTERACTION_COLUMNS,
+    INTERACTIONS_TABLE,
+    interaction_row,
 )
 from tests.services import load_stack  # noqa: E402
 
@@ -86,11 +86,11 @@ def _payloads(count: int) -> list[tuple[bytes, bytes]]:
 
 def _publish(settings: Settings, payloads: list[tuple[bytes, bytes]]) -> None:
     load_stack().ensure_topics(
-        settings, [settings.topic_interactions, settings.topic_searches], partitions=4
+        settings, [settings.topics.interactions, settings.topics.searches], partitions=4
     )
     producer = Producer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
             "linger.ms": 20,
             "compression.type": "lz4",
             "queue.buffering.max.messages": 1_000_000,
@@ -99,7 +99,7 @@ def _publish(settings: Settings, payloads: list[tuple[bytes, bytes]]) -> None:
     for key, value in payloads:
         while True:
             try:
-                producer.produce(settings.topic_interactions, value, key)
+                producer.produce(settings.topics.interactions, value, key)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -108,7 +108,7 @@ def _publish(settings: Settings, payloads: list[tuple[bytes, bytes]]) -> None:
 
 
 def _delete_topics(settings: Settings) -> None:
-    names = [settings.topic_interactions, settings.topic_searches]
+    names = [settings.topics.interactions, settings.topics.searches]
     for problem in load_stack().delete_topics(settings, names, timeout=30):
         print(f"(could not delete a bench topic: {problem})", file=sys.stderr)
 
@@ -120,8 +120,8 @@ def _count(backend: ClickHouseBackend) -> int:
 def _run_sink(settings: Settings, backend: ClickHouseBackend, events: int) -> dict[str, float]:
     """One sink run over the whole topic with a fresh consumer group into an empty table."""
     backend.command(f"TRUNCATE TABLE {INTERACTIONS_TABLE}")
-    settings = settings.model_copy(
-        update={"sink_group_id": f"{settings.sink_group_id}-{uuid.uuid4().hex[:6]}"}
+    settings = settings.replace(
+        **{"sink_group_id": f"{settings.sink.group_id}-{uuid.uuid4().hex[:6]}"}
     )
     first_read: list[float] = []
     sink = ClickHouseSink(settings, backend, clock=time.monotonic)
@@ -181,7 +181,7 @@ def bench_throughput(settings: Settings, events: int, repeat: int) -> dict[str, 
     return {
         "events": events,
         "repeat": repeat,
-        "decode_workers": settings.sink_decode_workers,
+        "decode_workers": settings.sink.decode_workers,
         "sink_rows_per_s": statistics.median(sink_rates),
         "sink_rows_per_s_runs": [round(r) for r in sink_rates],
         "baseline_rows_per_s": statistics.median(events / s for s in baseline_s),
@@ -292,7 +292,7 @@ def main() -> None:
             f"sink Kafka->chDB : {throughput['sink_rows_per_s']:>10,.0f} rows/s "
             f"(median of {args.repeat}: {throughput['sink_rows_per_s_runs']}; "
             f"{args.events:,} events, {throughput['sink_batches']} batches, "
-            f"{settings.sink_decode_workers} decode worker(s); start-up "
+            f"{settings.sink.decode_workers} decode worker(s); start-up "
             f"{throughput['sink_startup_s']:.1f} s not counted)"
         )
         print(

@@ -27,12 +27,12 @@ def own_topic(unique_settings: Settings) -> Iterator[Callable[..., Settings]]:
     created: list[Settings] = []
 
     def make(suffix: str, partitions: int, **overrides: Any) -> Settings:
-        topic = f"{unique_settings.topic_interactions}-{suffix}"
-        settings = unique_settings.model_copy(update={"topic_interactions": topic, **overrides})
+        topic = f"{unique_settings.topics.interactions}-{suffix}"
+        settings = unique_settings.replace(**{"topic_interactions": topic, **overrides})
         load_stack().ensure_topics(settings, [topic], partitions=partitions)
         created.append(settings)
         return settings
 
     yield make
     for settings in created:
-        load_stack().delete_topics(settings, [settings.topic_interactions])
+        load_stack().delete_topics(settings, [settings.topics.interactions])

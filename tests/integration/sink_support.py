@@ -12,11 +12,11 @@ from typing import Any
 import pyarrow as pa
 
 from producers import InteractionProducer
-from schemas.clickhouse_ddl import INTERACTIONS_TABLE
 from schemas.events import InteractionEvent, SearchEvent
 from schemas.settings import Settings
 from sinks import BackendError, ClickHouseBackend, ClickHouseSink, SinkStats, open_backend
 from sinks._backend import BackendKind, Params
+from sinks.ddl import INTERACTIONS_TABLE
 
 SINK_TIMEOUT_S = 90.0
 

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner, Result
 
-from interactions_cli.context import get_settings
-from interactions_cli.main import app
+from interaction_pipeline.cli.context import get_settings
+from interaction_pipeline.cli.main import app
 from tests.analytics_support import chdb_settings, hand_dataset, insert_events, migrated_backend
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,13 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from analytics import Analytics, BiasEstimate, DateRange, ExportOptions, TextLookup
+from interaction_pipeline.analytics import (
+    Analytics,
+    BiasEstimate,
+    DateRange,
+    ExportOptions,
+    TextLookup,
+)
 from sinks import ClickHouseBackend
 from tests.analytics_support import chdb_settings, hand_dataset, insert_events, migrated_backend
 

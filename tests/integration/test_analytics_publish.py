@@ -26,9 +26,9 @@ def test_simulated_traffic_reaches_kafka(unique_settings: Settings) -> None:
     assert summary.searches == 300
     assert summary.delivered == summary.search_events + summary.interaction_events
 
-    searches = read_topic(unique_settings, unique_settings.topic_searches, summary.search_events)
+    searches = read_topic(unique_settings, unique_settings.topics.searches, summary.search_events)
     reactions = read_topic(
-        unique_settings, unique_settings.topic_interactions, summary.interaction_events
+        unique_settings, unique_settings.topics.interactions, summary.interaction_events
     )
     assert len(searches) == summary.search_events == 300
     assert len(reactions) == summary.interaction_events

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics import Analytics, DateRange, ReportOptions
+from interaction_pipeline.analytics import Analytics, DateRange, ReportOptions
 from sinks import ClickHouseBackend
 from tests.analytics_support import chdb_settings, hand_dataset, insert_events, migrated_backend
 

@@ -13,7 +13,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from analytics import Analytics, ClickCounts, DateRange, ExportOptions, estimate_position_bias
+from interaction_pipeline.analytics import (
+    Analytics,
+    ClickCounts,
+    DateRange,
+    ExportOptions,
+    estimate_position_bias,
+)
 from producers.simulator import SimulationConfig, Simulator
 from tests.analytics_support import chdb_settings, insert_events, migrated_backend
 

@@ -1,4 +1,4 @@
-"""The shipped SQL files against tables built from schemas/clickhouse_ddl.py.
+"""The shipped SQL files against tables built from sinks/ddl.py.
 
 The SQL files spell table and column names so that an analyst can run them by hand; these
 tests keep them tied to the one DDL: every file runs on a database made by `migrate`, and the
@@ -15,10 +15,10 @@ from types import ModuleType
 
 import pytest
 
-from analytics import DateRange, QueryRunner, sql_names, sql_text
-from schemas.clickhouse_ddl import INTERACTIONS_TABLE, SEARCH_EVENTS_TABLE
+from interaction_pipeline.analytics import DateRange, QueryRunner, sql_names, sql_text
 from schemas.settings import Settings
 from sinks import ClickHouseBackend
+from sinks.ddl import INTERACTIONS_TABLE, SEARCH_EVENTS_TABLE
 from tests.analytics_support import chdb_settings, migrated_backend
 
 pytestmark = pytest.mark.integration

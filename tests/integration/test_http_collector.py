@@ -16,14 +16,13 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from producers import InteractionProducer
-from producers.http import (
+from interaction_pipeline.http import (
     INTERACTIONS_PATH,
     SEARCHES_PATH,
-    ProducerBridge,
     create_app,
     serve_in_thread,
 )
+from producers import InteractionProducer, ProducerBridge
 from schemas import Settings
 from schemas.wire import decode_interaction, decode_search
 from tests.kafka_reading import read_topic
@@ -62,7 +61,7 @@ def test_seed_event_is_acknowledged_and_in_kafka_field_for_field(
     body = response.json()
     assert body["received"] == body["accepted"] == 1
     assert body["failures"] == []
-    [message] = read_topic(unique_settings, unique_settings.topic_interactions, expected=1)
+    [message] = read_topic(unique_settings, unique_settings.topics.interactions, expected=1)
     event = decode_interaction(message.value())
     assert str(event.event_id) == body["event_ids"][0]
     assert event.model_dump(include=set(SEED_EVENT)) == SEED_EVENT
@@ -78,7 +77,7 @@ def test_batches_of_both_shapes_keep_ids_and_order(
     response = client.post(INTERACTIONS_PATH, json=payload)
     assert response.status_code == 200, response.text
     assert response.json()["event_ids"] == [e["event_id"] for e in events]
-    messages = read_topic(unique_settings, unique_settings.topic_interactions, expected=250)
+    messages = read_topic(unique_settings, unique_settings.topics.interactions, expected=250)
     assert sorted(str(decode_interaction(m.value()).event_id) for m in messages) == sorted(
         e["event_id"] for e in events
     )
@@ -97,7 +96,7 @@ def test_partial_batch_publishes_the_valid_events_and_reports_the_rest_by_index(
     assert body["failures"][2]["errors"] == ["interaction_type: is required"]
     assert all(f["retryable"] is False for f in body["failures"])
     assert body["event_ids"][1] is None and body["event_ids"][0] is not None
-    messages = read_topic(unique_settings, unique_settings.topic_interactions, expected=2)
+    messages = read_topic(unique_settings, unique_settings.topics.interactions, expected=2)
     assert {str(decode_interaction(m.value()).event_id) for m in messages} == {
         body["event_ids"][0],
         body["event_ids"][2],
@@ -153,7 +152,7 @@ def test_more_than_1000_events_gets_413(client: httpx.Client) -> None:
 def test_a_body_over_the_byte_limit_gets_413_declared_or_streamed(
     unique_settings: Settings,
 ) -> None:
-    small = unique_settings.model_copy(update={"http_max_body_bytes": 2048})
+    small = unique_settings.replace(**{"http_max_body_bytes": 2048})
     with (
         serve_in_thread(create_app(small)) as url,
         httpx.Client(base_url=url, timeout=30) as http,
@@ -184,7 +183,7 @@ def test_search_events_are_published_to_the_search_topic(
     search = {"query": "wireless earbuds", "results": ["doc_1", "doc_2"], "total_hits": 9}
     response = client.post(SEARCHES_PATH, json={"searches": [search, search]})
     assert response.status_code == 200, response.text
-    messages = read_topic(unique_settings, unique_settings.topic_searches, expected=2)
+    messages = read_topic(unique_settings, unique_settings.topics.searches, expected=2)
     assert sorted(str(decode_search(m.value()).event_id) for m in messages) == sorted(
         response.json()["event_ids"]
     )
@@ -196,8 +195,8 @@ def test_search_events_are_published_to_the_search_topic(
 def test_kafka_not_acknowledging_gets_503_with_retryable_failures(
     unique_settings: Settings,
 ) -> None:
-    dead = unique_settings.model_copy(
-        update={"kafka_bootstrap_servers": "127.0.0.1:1", "http_ack_timeout_s": 1.0}
+    dead = unique_settings.replace(
+        **{"kafka_bootstrap_servers": "127.0.0.1:1", "http_ack_timeout_s": 1.0}
     )
     # Its undeliverable messages keep this producer alive (and retrying) until the process
     # ends; quiet its log so it does not drown the rest of the session's output.
@@ -219,9 +218,7 @@ def test_kafka_not_acknowledging_gets_503_with_retryable_failures(
 
 
 def test_api_keys_are_required_when_configured(unique_settings: Settings) -> None:
-    keyed = unique_settings.model_copy(
-        update={"http_api_keys": [SecretStr("k-one"), SecretStr("k-two")]}
-    )
+    keyed = unique_settings.replace(**{"http_api_keys": [SecretStr("k-one"), SecretStr("k-two")]})
     with (
         serve_in_thread(create_app(keyed)) as url,
         httpx.Client(base_url=url, timeout=30) as http,

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from interactions_cli._processes import CLI, settings_env
+from interaction_pipeline.cli._processes import CLI, settings_env
 from schemas import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -20,8 +20,8 @@ DEMO_TIMEOUT_S = 600
 
 
 def _demo_settings(unique_settings: Settings) -> Settings:
-    return unique_settings.model_copy(
-        update={"sink_group_id": f"sink-demo-{uuid.uuid4().hex[:8]}", "sink_batch_max_s": 0.5}
+    return unique_settings.replace(
+        **{"sink_group_id": f"sink-demo-{uuid.uuid4().hex[:8]}", "sink_batch_max_s": 0.5}
     )
 
 
@@ -72,7 +72,7 @@ def test_quick_demo_shows_every_result_and_stops_everything(
     assert result["export"]["pairs"] > 0
     for name in ("training_pairs.jsonl", "training_pairs_st.parquet", "report.json", "bias.json"):
         assert (out / name).stat().st_size > 0
-    assert _processes_with(settings.redis_key_prefix) == []
+    assert _processes_with(settings.redis.key_prefix) == []
 
 
 def test_a_failing_service_stops_the_demo_and_every_child(
@@ -92,4 +92,4 @@ def test_a_failing_service_stops_the_demo_and_every_child(
         )
     assert done.returncode == 1
     assert "`serve` exited" in done.stderr.decode()
-    assert _processes_with(settings.redis_key_prefix) == []
+    assert _processes_with(settings.redis.key_prefix) == []

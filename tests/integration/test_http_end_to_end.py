@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from interactions_cli._processes import Children, wait_until
-from interactions_cli.http_app import build_app
-from producers.http import INTERACTIONS_PATH, SEARCHES_PATH, serve_in_thread
+from interaction_pipeline.cli._processes import Children, wait_until
+from interaction_pipeline.http import INTERACTIONS_PATH, SEARCHES_PATH, serve_in_thread
+from interaction_pipeline.http.service import build_app
 from schemas import Settings
 
 pytestmark = pytest.mark.integration
@@ -45,8 +45,8 @@ def _events(count: int) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def pipeline(unique_settings: Settings, tmp_path: Path) -> Iterator[tuple[Children, str]]:
-    settings = unique_settings.model_copy(
-        update={
+    settings = unique_settings.replace(
+        **{
             "sink_group_id": f"sink-http-e2e-{uuid.uuid4().hex[:8]}",
             "sink_batch_max_s": 0.3,
             "worker_batch_within_s": 0.05,

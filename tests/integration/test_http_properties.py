@@ -24,8 +24,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from interactions_cli.http_app import build_app
-from producers.http import serve_in_thread
+from interaction_pipeline.http import serve_in_thread
+from interaction_pipeline.http.service import build_app
 from schemas import Settings
 
 pytestmark = pytest.mark.integration

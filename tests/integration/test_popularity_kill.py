@@ -72,7 +72,7 @@ def test_counts_are_exact_after_repeated_kill_minus_nine(
     own_topic: Callable[..., Settings], tmp_path: Path, partitions: int, dedupe_window_s: int
 ) -> None:
     settings = own_topic(f"p{partitions}", partitions, dedupe_window_s=dedupe_window_s)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    client = redis.Redis.from_url(settings.redis.url, socket_timeout=10)
     now = datetime.now(UTC)
     events = _stream(partitions, now)
     worker = WorkerProcess(

@@ -25,10 +25,10 @@ from confluent_kafka import Consumer
 
 from schemas.events import InteractionEvent
 from schemas.interaction_types import TypeRegistry
-from schemas.redis_keys import OFFSET_PREFIX, RedisKeys
 from schemas.settings import Settings
 from schemas.wire import decode_interaction
 from stream_processors import PopularityReader
+from stream_processors.keys import OFFSET_PREFIX, RedisKeys
 from tests.popularity_support import (
     WorkerProcess,
     clock_at,
@@ -66,17 +66,17 @@ def _stream(now: datetime) -> list[InteractionEvent]:
 def _missing(client: redis.Redis, settings: Settings, events: list[InteractionEvent]) -> str:
     """Which events were not applied (not in their feature's event-id set), where they sit
     in Kafka, and each partition's offset watermark for that feature: what a failure needs."""
-    keys = RedisKeys(settings.redis_key_prefix)
+    keys = RedisKeys(settings.redis.key_prefix)
     prefix = OFFSET_PREFIX.encode()
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": f"diagnose-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
-    consumer.subscribe([settings.topic_interactions])
+    consumer.subscribe([settings.topics.interactions])
     where: dict[str, tuple[int, int]] = {}
     deadline = time.monotonic() + 30
     while len(where) < len({e.event_id for e in events}) and time.monotonic() < deadline:
@@ -102,7 +102,7 @@ def test_counts_and_trending_are_exact_across_rebalances_between_live_workers(
     own_topic: Callable[..., Settings], tmp_path: Path
 ) -> None:
     settings = own_topic("rebalance", PARTITIONS)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    client = redis.Redis.from_url(settings.redis.url, socket_timeout=10)
     now = datetime.now(UTC)
     events = _stream(now)
     env = {"WORKER_BATCH_SIZE": "100", "WORKER_SESSION_TIMEOUT_S": str(SESSION_TIMEOUT_S)}
@@ -153,7 +153,7 @@ def test_counts_and_trending_are_exact_across_rebalances_between_live_workers(
         time.sleep(1.0)  # a double count still in flight would show now
         expected = {days: expected_counts(events, settings, read_at, days) for days in (1, 7, 30)}
         reader = PopularityReader(client, settings, clock=clock_at(read_at))
-        registry = TypeRegistry(settings.type_weights)
+        registry = TypeRegistry(settings.events.type_weights)
         for days, by_feature in expected.items():
             got = reader.counts(FEATURES, TYPES, days)
             want = {f: {t: by_feature.get(f, {}).get(t, 0) for t in TYPES} for f in FEATURES}

@@ -12,13 +12,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from schemas.interaction_types import TypeRegistry
-from schemas.redis_keys import RedisKeys
 from schemas.settings import Settings
 from schemas.topics import DLQ_HEADER_REASON, DLQ_HEADER_SOURCE_OFFSET
 from stream_processors._metrics import WorkerMetrics
 from stream_processors._plan import Plan, Planner, Record
 from stream_processors._runtime import PopularityRuntime
 from stream_processors._store import PopularityStore
+from stream_processors.keys import RedisKeys
 from tests.popularity_support import StoreDriver, clock_at, days, event, hour_floor
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def test_a_resent_event_id_counts_once_within_the_idempotency_window(
     assert driver.reader(NOW + timedelta(hours=3)).counts(["doc"], ["click"], 7) == {
         "doc": {"click": 1}
     }
-    window = timedelta(seconds=driver.settings.dedupe_window_s)
+    window = timedelta(seconds=driver.settings.popularity.dedupe_window_s)
     beyond = driver.apply([original], NOW + window + timedelta(seconds=1))
     assert beyond.applied == 1  # documented: the window is bounded
 
@@ -111,7 +111,7 @@ def test_history_keeps_latest_time_per_type_and_feature(driver: StoreDriver) -> 
         ("click", "c"),
         ("purchase", "a"),
     ]
-    key = RedisKeys(driver.settings.redis_key_prefix).user_history(user)
+    key = RedisKeys(driver.settings.redis.key_prefix).user_history(user)
     assert 0 < driver.redis.pttl(key) <= days(90).total_seconds() * 1000
     assert reader.history("nobody") == []
 
@@ -152,7 +152,7 @@ def test_a_cancelled_batch_is_finished_before_cancellation_propagates(
     must be fully applied (and its dead letters acknowledged) first."""
     settings = driver.settings
     records = driver.records([event(f"doc{i}", NOW) for i in range(200)])
-    records.append(Record(settings.topic_interactions, 0, 10_000, b"k", b"\xff not json"))
+    records.append(Record(settings.topics.interactions, 0, 10_000, b"k", b"\xff not json"))
     dead: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
     fatal: list[BaseException] = []
 
@@ -163,7 +163,7 @@ def test_a_cancelled_batch_is_finished_before_cancellation_propagates(
         return ack
 
     async def scenario() -> None:
-        client = aioredis.Redis.from_url(settings.redis_url)
+        client = aioredis.Redis.from_url(settings.redis.url)
         store = PopularityStore(client, settings, clock=clock_at(NOW))
         runtime = PopularityRuntime(
             store,
@@ -233,7 +233,7 @@ def _process_with_retries(
     """Run one batch through the runtime (fast retries) on the store `make_store` builds."""
 
     async def scenario() -> None:
-        client = aioredis.Redis.from_url(settings.redis_url)
+        client = aioredis.Redis.from_url(settings.redis.url)
         runtime = PopularityRuntime(
             make_store(client),
             Planner(settings),
@@ -291,7 +291,7 @@ def test_a_crash_between_counts_and_trending_is_repaired_by_the_redelivery(
     plan = Planner(settings).plan(records, int(NOW.timestamp() * 1000))
 
     async def crash_after_step_one() -> None:
-        client = aioredis.Redis.from_url(settings.redis_url)
+        client = aioredis.Redis.from_url(settings.redis.url)
         await PopularityStore(client, settings, clock=clock_at(NOW)).run_scripts(plan)
         await client.aclose()
 
@@ -330,12 +330,12 @@ def test_one_store_across_batches_publishes_the_same_trending_as_full_recounts(
         reader = driver.reader(NOW)
         return {
             (d, t): [(i.feature_id, i.score) for i in reader.trending(t, d, 10)]
-            for d in settings.popularity_windows_days
+            for d in settings.popularity.windows_days
             for t in [*types, None]
         }
 
     async def apply_all() -> None:
-        client = aioredis.Redis.from_url(settings.redis_url)
+        client = aioredis.Redis.from_url(settings.redis.url)
         store = PopularityStore(client, settings, clock=clock_at(NOW))
         planner = Planner(settings)
         for records in batches:
@@ -354,7 +354,7 @@ def test_one_store_across_batches_publishes_the_same_trending_as_full_recounts(
         "b": {"click": 2, "purchase": 0, "skip": 1},
         "c": {"click": 1, "purchase": 2, "skip": 0},
     }
-    weights = TypeRegistry(settings.type_weights).weights(["click", "purchase"])
+    weights = TypeRegistry(settings.events.type_weights).weights(["click", "purchase"])
     weighted = {f: sum(weights[t] * c[t] for t in weights) for f, c in counts.items()}
     assert dict(merged[(7, None)]) == weighted
     assert dict(merged[(7, "skip")]) == {"a": 1.0, "b": 1.0}

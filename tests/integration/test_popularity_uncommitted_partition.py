@@ -43,15 +43,15 @@ def test_events_fetched_before_a_rebalance_on_a_partition_never_committed_are_ap
     own_topic: Callable[..., Settings], tmp_path: Path
 ) -> None:
     settings = own_topic("uncommitted", PARTITIONS)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    client = redis.Redis.from_url(settings.redis.url, socket_timeout=30)
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
     now = datetime.now(UTC)
     features = [f"doc{i}" for i in range(5)]
 
     def send(partition: int, count: int) -> None:
         for i in range(count):
             e = event(features[i % len(features)], now - timedelta(hours=2), ["click"])
-            producer.produce(settings.topic_interactions, value=encode(e), partition=partition)
+            producer.produce(settings.topics.interactions, value=encode(e), partition=partition)
         assert producer.flush(30) == 0
 
     def applied() -> int:

@@ -131,7 +131,7 @@ def test_sweeper_moves_sums_and_trending_without_scanning(driver: StoreDriver) -
     empty = driver.reader(much_later)
     assert empty.trending("click", 30) == []
     assert empty.trending(None, 30) == []
-    assert driver.redis.keys(f"{driver.settings.redis_key_prefix}:f:*:[bi]") == []
+    assert driver.redis.keys(f"{driver.settings.redis.key_prefix}:f:*:[bi]") == []
 
 
 class _CountingRedis(redis.Redis):  # type: ignore[type-arg]
@@ -152,7 +152,7 @@ def test_reads_skip_the_bucket_correction_until_a_bucket_ages_out(driver: StoreD
     """`lo` is behind a later reader's window start, but `due` says no bucket lies between
     them yet: one round trip, exact; once a bucket has aged out, the correction reads it."""
     driver.apply([event("doc", NOW - days(2)), event("doc", NOW)], NOW)
-    client = _CountingRedis.from_url(driver.settings.redis_url)
+    client = _CountingRedis.from_url(driver.settings.redis.url)
 
     def read(at: datetime, window: int) -> tuple[dict[str, dict[str, int]], int]:
         client.round_trips = 0
@@ -184,7 +184,7 @@ def test_weighted_trending_uses_positive_types_only(driver: StoreDriver) -> None
 
 def test_features_expire_on_their_own(driver: StoreDriver) -> None:
     driver.apply([event("doc", NOW - timedelta(hours=2))], NOW)
-    keys = driver.redis.keys(f"{driver.settings.redis_key_prefix}:f:*")
+    keys = driver.redis.keys(f"{driver.settings.redis.key_prefix}:f:*")
     assert len(keys) == 4
     ttls = [driver.redis.pttl(k) for k in keys]
     # newest bucket + 30 days (+ the hour it is in) + one day of slack, from NOW

@@ -68,9 +68,9 @@ POISON: list[bytes | None] = [
 
 
 def _produce(settings: Settings, values: list[tuple[bytes, bytes | None]]) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
     for key, value in values:
-        producer.produce(settings.topic_interactions, key=key, value=value)
+        producer.produce(settings.topics.interactions, key=key, value=value)
     assert producer.flush(30) == 0
 
 
@@ -97,11 +97,11 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_worker_goes_on(
     )
     assert applied, worker.log_tail()
 
-    dead = read_topic(settings, settings.topic_dead_letter, expected=len(POISON), timeout_s=30)
+    dead = read_topic(settings, settings.topics.dead_letter, expected=len(POISON), timeout_s=30)
     assert sorted(m.value() or b"" for m in dead) == sorted(p or b"" for p in POISON)
     for message in dead:
         headers = dict(message.headers() or [])
-        assert headers[DLQ_HEADER_SOURCE_TOPIC] == settings.topic_interactions.encode()
+        assert headers[DLQ_HEADER_SOURCE_TOPIC] == settings.topics.interactions.encode()
         assert int(headers[DLQ_HEADER_SOURCE_PARTITION]) >= 0
         assert int(headers[DLQ_HEADER_SOURCE_OFFSET]) >= 0
         assert headers[DLQ_HEADER_REASON]
@@ -110,7 +110,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_worker_goes_on(
     assert b"position: must be >= 0, got -1" in reasons
     assert b"schema_version: unsupported version 9" in reasons
 
-    lag = f"popularity_consumer_lag{{partition=0,topic={settings.topic_interactions}}}"
+    lag = f"popularity_consumer_lag{{partition=0,topic={settings.topics.interactions}}}"
     assert wait_for(lambda: worker.metrics().get(lag) == 0, 30), worker.metrics()
     metrics = worker.metrics()
     assert metrics["popularity_rejected_total"] == len(POISON)
@@ -147,7 +147,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_worker_goes_on(
 
 def _cli(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
     result = subprocess.run(
-        [sys.executable, "-m", "interactions_cli.main", *args],
+        [sys.executable, "-m", "interaction_pipeline.cli.main", *args],
         env=worker_env(settings),
         capture_output=True,
         timeout=60,
@@ -160,7 +160,7 @@ def _cli(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
 def test_worker_refuses_to_start_without_its_topic(unique_settings: Settings) -> None:
     env = worker_env(unique_settings, TOPIC_INTERACTIONS="no-such-topic-" + NOW.strftime("%s"))
     result = subprocess.run(
-        [sys.executable, "-m", "interactions_cli.main", "worker"],
+        [sys.executable, "-m", "interaction_pipeline.cli.main", "worker"],
         env=env,
         capture_output=True,
         timeout=60,

@@ -36,7 +36,7 @@ def test_events_read_back_exactly_as_sent(unique_settings: Settings) -> None:
         search = producer.send_search(
             {"query": "q", "results": ["doc_1", "doc_2"], "total_hits": 9}
         )
-    messages = read_topic(unique_settings, unique_settings.topic_interactions, expected=200)
+    messages = read_topic(unique_settings, unique_settings.topics.interactions, expected=200)
     received = {e.event_id: e for e in (decode_interaction(m.value()) for m in messages)}
     assert len(messages) == 200
     assert received == {e.event_id: e for e in sent}
@@ -45,7 +45,7 @@ def test_events_read_back_exactly_as_sent(unique_settings: Settings) -> None:
     for msg in messages:
         partitions.setdefault(msg.key(), set()).add(msg.partition())
     assert all(len(p) == 1 for p in partitions.values())
-    [search_msg] = read_topic(unique_settings, unique_settings.topic_searches, expected=1)
+    [search_msg] = read_topic(unique_settings, unique_settings.topics.searches, expected=1)
     assert decode_search(search_msg.value()) == search
     assert search_msg.key() == search.query_id.encode()
 
@@ -57,7 +57,7 @@ def test_bulk_path_reports_invalid_events_by_index(unique_settings: Settings) ->
     assert result.accepted == result.delivered == 2
     assert sorted(result.invalid) == [1, 3]
     assert result.invalid[1] == ["position: must be >= 0, got -1"]
-    assert len(read_topic(unique_settings, unique_settings.topic_interactions, expected=2)) == 2
+    assert len(read_topic(unique_settings, unique_settings.topics.interactions, expected=2)) == 2
 
 
 def test_invalid_event_raises_at_the_call_site(unique_settings: Settings) -> None:
@@ -66,16 +66,16 @@ def test_invalid_event_raises_at_the_call_site(unique_settings: Settings) -> Non
 
 
 def test_user_id_is_hashed_before_it_leaves_the_producer(unique_settings: Settings) -> None:
-    keyed = unique_settings.model_copy(update={"user_id_hmac_key": SecretStr("secret")})
+    keyed = unique_settings.replace(**{"user_id_hmac_key": SecretStr("secret")})
     with InteractionProducer(keyed) as producer:
         producer.send(_event(1, user_id="alice@example.com"))
-    [msg] = read_topic(keyed, keyed.topic_interactions, expected=1)
+    [msg] = read_topic(keyed, keyed.topics.interactions, expected=1)
     assert b"alice" not in msg.value()
     assert decode_interaction(msg.value()).user_id == hash_user_id("alice@example.com", "secret")
 
 
 def test_failed_delivery_is_never_silent(unique_settings: Settings) -> None:
-    unreachable = unique_settings.model_copy(update={"kafka_bootstrap_servers": "127.0.0.1:9"})
+    unreachable = unique_settings.replace(**{"kafka_bootstrap_servers": "127.0.0.1:9"})
     reports: list[object] = []
     producer = InteractionProducer(
         unreachable,
@@ -108,13 +108,9 @@ def test_produce_cli_reports_bad_lines_and_delivers_good_ones(
     ]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    env = {
-        k.upper(): str(v)
-        for k, v in unique_settings.model_dump(mode="json").items()
-        if isinstance(v, str | int)
-    }
+    env = unique_settings.environment()
     done = subprocess.run(
-        [sys.executable, "-m", "interactions_cli.main", "produce", str(path), "--json"],
+        [sys.executable, "-m", "interaction_pipeline.cli.main", "produce", str(path), "--json"],
         capture_output=True,
         env={**env, "PATH": "/usr/bin:/bin"},
         timeout=120,
@@ -126,7 +122,7 @@ def test_produce_cli_reports_bad_lines_and_delivers_good_ones(
     assert "position: must be >= 0, got -1" in summary["bad"][1]["error"]
     assert summary["interactions"] == 2 and summary["searches"] == 1
     assert summary["delivered"] == 3
-    messages = read_topic(unique_settings, unique_settings.topic_interactions, expected=2)
+    messages = read_topic(unique_settings, unique_settings.topics.interactions, expected=2)
     assert sorted(decode_interaction(m.value()).feature_id for m in messages) == ["doc_1", "doc_3"]
-    [search] = read_topic(unique_settings, unique_settings.topic_searches, expected=1)
+    [search] = read_topic(unique_settings, unique_settings.topics.searches, expected=1)
     assert isinstance(decode_search(search.value()), SearchEvent)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas.clickhouse_ddl import INTERACTIONS_TABLE
 from schemas.settings import Settings
 from sinks import BackendBusyError, open_backend
+from sinks.ddl import INTERACTIONS_TABLE
 from tests.integration.sink_support import interaction, produce, sink_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -35,18 +35,18 @@ def test_reads_get_in_while_the_sink_is_busy(unique_settings: Settings, tmp_path
     env = os.environ.copy()
     env.update(
         {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "CLICKHOUSE_URL": settings.clickhouse_url,
-            "TOPIC_INTERACTIONS": settings.topic_interactions,
-            "TOPIC_SEARCHES": settings.topic_searches,
-            "SINK_GROUP_ID": settings.sink_group_id,
-            "SINK_BATCH_MAX_ROWS": str(settings.sink_batch_max_rows),
-            "SINK_BATCH_MAX_S": str(settings.sink_batch_max_s),
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "CLICKHOUSE_URL": settings.clickhouse.url,
+            "TOPIC_INTERACTIONS": settings.topics.interactions,
+            "TOPIC_SEARCHES": settings.topics.searches,
+            "SINK_GROUP_ID": settings.sink.group_id,
+            "SINK_BATCH_MAX_ROWS": str(settings.sink.batch_max_rows),
+            "SINK_BATCH_MAX_S": str(settings.sink.batch_max_s),
         }
     )
     log = (tmp_path / "sink.log").open("wb")
     sink = subprocess.Popen(
-        [sys.executable, "-m", "interactions_cli.main", "sink", "--quiet"],
+        [sys.executable, "-m", "interaction_pipeline.cli.main", "sink", "--quiet"],
         cwd=REPO_ROOT,
         env=env,
         stdout=log,

@@ -21,9 +21,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from schemas.clickhouse_ddl import INTERACTIONS_TABLE
 from schemas.settings import Settings
 from sinks import ClickHouseSink
+from sinks.ddl import INTERACTIONS_TABLE
 from tests.integration.sink_support import (
     FlakyBackend,
     backend_for,
@@ -94,21 +94,21 @@ def _sink_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     env = os.environ.copy()
     env.update(
         {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "REDIS_URL": settings.redis_url,
-            "CLICKHOUSE_URL": settings.clickhouse_url,
-            "TOPIC_INTERACTIONS": settings.topic_interactions,
-            "TOPIC_SEARCHES": settings.topic_searches,
-            "SINK_GROUP_ID": settings.sink_group_id,
-            "SINK_BATCH_MAX_ROWS": str(settings.sink_batch_max_rows),
-            "SINK_BATCH_MAX_S": str(settings.sink_batch_max_s),
-            "SINK_SESSION_TIMEOUT_S": str(settings.sink_session_timeout_s),
-            "SINK_DECODE_WORKERS": str(settings.sink_decode_workers),
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "REDIS_URL": settings.redis.url,
+            "CLICKHOUSE_URL": settings.clickhouse.url,
+            "TOPIC_INTERACTIONS": settings.topics.interactions,
+            "TOPIC_SEARCHES": settings.topics.searches,
+            "SINK_GROUP_ID": settings.sink.group_id,
+            "SINK_BATCH_MAX_ROWS": str(settings.sink.batch_max_rows),
+            "SINK_BATCH_MAX_S": str(settings.sink.batch_max_s),
+            "SINK_SESSION_TIMEOUT_S": str(settings.sink.session_timeout_s),
+            "SINK_DECODE_WORKERS": str(settings.sink.decode_workers),
         }
     )
     with log.open("ab") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "interactions_cli.main", "sink"],
+            [sys.executable, "-m", "interaction_pipeline.cli.main", "sink"],
             cwd=REPO_ROOT,
             env=env,
             stdout=handle,

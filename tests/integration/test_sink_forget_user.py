@@ -10,12 +10,12 @@ import redis
 from confluent_kafka import Producer
 from typer.testing import CliRunner
 
-from interactions_cli.main import app
-from schemas.clickhouse_ddl import INTERACTIONS_TABLE, REJECTS_TABLE, SEARCH_EVENTS_TABLE
+from interaction_pipeline.cli.main import app
 from schemas.events import SearchEvent
 from schemas.privacy import hash_user_id
-from schemas.redis_keys import RedisKeys
 from schemas.settings import Settings
+from sinks.ddl import INTERACTIONS_TABLE, REJECTS_TABLE, SEARCH_EVENTS_TABLE
+from stream_processors.keys import RedisKeys
 from tests.integration.sink_support import (
     backend_for,
     interaction,
@@ -31,17 +31,17 @@ HMAC_KEY = "test-secret"
 
 @pytest.fixture
 def client(unique_settings: Settings) -> Iterator[redis.Redis[bytes]]:
-    connection: redis.Redis[bytes] = redis.Redis.from_url(unique_settings.redis_url)
+    connection: redis.Redis[bytes] = redis.Redis.from_url(unique_settings.redis.url)
     yield connection
     connection.close()
 
 
 def _env(settings: Settings) -> dict[str, str]:
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "REDIS_URL": settings.redis_url,
-        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "CLICKHOUSE_URL": settings.clickhouse_url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "REDIS_URL": settings.redis.url,
+        "REDIS_KEY_PREFIX": settings.redis.key_prefix,
+        "CLICKHOUSE_URL": settings.clickhouse.url,
         "USER_ID_HMAC_KEY": HMAC_KEY,
     }
 
@@ -68,22 +68,22 @@ def test_forget_user_with_hashed_ids(
     events = [interaction(i, user_id=target if i % 2 else other) for i in range(200)]
     searches = [SearchEvent(query="q", results=["a"], total_hits=1, user_id=target)]
     produce(settings, [*events, *searches])  # the producer hashes user_id
-    raw = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    raw = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
     bad = orjson.dumps({"feature_id": "", "interaction_type": ["click"], "user_id": target})
-    raw.produce(settings.topic_interactions, bad)
+    raw.produce(settings.topics.interactions, bad)
     assert raw.flush(30) == 0
     with backend_for(settings) as backend:
         run_sink(settings, backend, lambda s: s.messages >= len(events) + 2)
         assert backend.query(f"SELECT count() AS n FROM {REJECTS_TABLE}")[0]["n"] == 1
     assert _user_rows(settings, hashed) == {INTERACTIONS_TABLE: 100, SEARCH_EVENTS_TABLE: 1}
 
-    keys = RedisKeys(settings.redis_key_prefix)  # what the popularity worker keeps per user
+    keys = RedisKeys(settings.redis.key_prefix)  # what the popularity worker keeps per user
     client.zadd(keys.user_history(hashed), {"click:doc_1": 1, "purchase:doc_2": 2})
     client.zadd(keys.user_history(other_hashed), {"click:doc_3": 3})
 
     for name, value in _env(settings).items():
         monkeypatch.setenv(name, value)
-    from interactions_cli.context import get_settings
+    from interaction_pipeline.cli.context import get_settings
 
     get_settings.cache_clear()
     try:
@@ -104,7 +104,7 @@ def test_forget_user_with_hashed_ids(
     assert _user_rows(settings, other_hashed)[INTERACTIONS_TABLE] == 100
     with backend_for(settings) as backend:
         assert backend.query(f"SELECT count() AS n FROM {REJECTS_TABLE}")[0]["n"] == 0
-    prefix = settings.redis_key_prefix
+    prefix = settings.redis.key_prefix
     leftover = [
         k for k in client.scan_iter(match=f"{prefix}:*", count=1000) if hashed.encode() in k
     ]

@@ -7,17 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from confluent_kafka import Producer
 
-from schemas.clickhouse_ddl import (
+from schemas.events import InteractionEvent, SearchEvent
+from schemas.settings import Settings
+from schemas.wire import to_json_dict
+from sinks import InteractionFilter, InteractionQueries
+from sinks.ddl import (
     INTERACTIONS_TABLE,
     REJECTS_TABLE,
     SEARCH_EVENTS_TABLE,
     interaction_from_row,
     search_event_from_row,
 )
-from schemas.events import InteractionEvent, SearchEvent
-from schemas.settings import Settings
-from schemas.wire import to_json_dict
-from sinks import InteractionFilter, InteractionQueries
 from tests.integration.sink_support import (
     backend_for,
     interaction,
@@ -92,7 +92,7 @@ def test_bad_messages_are_kept_with_their_bytes_and_reason(unique_settings: Sett
     settings = sink_settings(unique_settings)
     good = [interaction(i) for i in range(20)]
     produce(settings, good)
-    raw = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    raw = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
     bad = {
         b"\xff\xfe not json": "not valid JSON",
         b'{"feature_id": "", "interaction_type": ["click"]}': "feature_id: must not be empty",
@@ -100,8 +100,8 @@ def test_bad_messages_are_kept_with_their_bytes_and_reason(unique_settings: Sett
         b'{"schema_version": 2, "feature_id": "d"}': "schema_version: unsupported",
     }
     for payload in bad:
-        raw.produce(settings.topic_interactions, payload, key=b"k\x00")
-    raw.produce(settings.topic_searches, b'{"query": "q", "results": ["a"], "total_hits": 0}')
+        raw.produce(settings.topics.interactions, payload, key=b"k\x00")
+    raw.produce(settings.topics.searches, b'{"query": "q", "results": ["a"], "total_hits": 0}')
     assert raw.flush(30) == 0
     with backend_for(settings) as backend:
         total = len(good) + len(bad) + 1
@@ -118,4 +118,4 @@ def test_bad_messages_are_kept_with_their_bytes_and_reason(unique_settings: Sett
             assert by_payload[payload]["k"] == b"k\x00".hex().upper()
         search_reject = by_payload[b'{"query": "q", "results": ["a"], "total_hits": 0}']
         assert "total_hits" in search_reject["reason"]
-        assert search_reject["kafka_topic"] == settings.topic_searches
+        assert search_reject["kafka_topic"] == settings.topics.searches

@@ -37,7 +37,7 @@ COORDINATOR_WARMING_UP = {
 
 
 def _topics(settings: Settings) -> dict[str, Any]:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
     return dict(admin.list_topics(timeout=10).topics)
 
 
@@ -45,20 +45,20 @@ def test_broker_answers_with_pipeline_topics(service_settings: Settings) -> None
     topics = _topics(service_settings)
     for name in services.load_stack().pipeline_topics(service_settings):
         assert name in topics, f"{name} missing; have {sorted(topics)}"
-        assert len(topics[name].partitions) == service_settings.topic_partitions
+        assert len(topics[name].partitions) == service_settings.topics.partitions
 
 
 def test_unique_topics_are_created(unique_settings: Settings) -> None:
     topics = _topics(unique_settings)
     for name in services.load_stack().pipeline_topics(unique_settings):
-        assert len(topics[name].partitions) == unique_settings.topic_partitions
+        assert len(topics[name].partitions) == unique_settings.topics.partitions
 
 
 def test_redis_answers_ping(unique_settings: Settings) -> None:
-    client = redis.Redis.from_url(unique_settings.redis_url, socket_timeout=5)
+    client = redis.Redis.from_url(unique_settings.redis.url, socket_timeout=5)
     try:
         assert client.ping()
-        key = f"{unique_settings.redis_key_prefix}:probe"
+        key = f"{unique_settings.redis.key_prefix}:probe"
         client.set(key, "1", ex=60)
         assert client.get(key) == b"1"
     finally:
@@ -66,7 +66,7 @@ def test_redis_answers_ping(unique_settings: Settings) -> None:
 
 
 def _produce(settings: Settings, topic: str, count: int) -> set[str]:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all"})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "acks": "all"})
     values = {f"message-{i}" for i in range(count)}
     for value in sorted(values):
         producer.produce(topic, key=value.encode(), value=value.encode())
@@ -77,11 +77,11 @@ def _produce(settings: Settings, topic: str, count: int) -> set[str]:
 def _ends(settings: Settings, topic: str) -> list[TopicPartition]:
     """High watermark of every partition: where a fully caught-up group has committed."""
     consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "probe-watermarks"}
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "probe-watermarks"}
     )
     try:
         ends = []
-        for partition in range(settings.topic_partitions):
+        for partition in range(settings.topics.partitions):
             _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             ends.append(TopicPartition(topic, partition, high))
         return ends
@@ -92,13 +92,13 @@ def _ends(settings: Settings, topic: str) -> list[TopicPartition]:
 def _committed(settings: Settings, group: str, topic: str) -> dict[int, int]:
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": group,
             "enable.auto.commit": False,
         }
     )
     try:
-        partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        partitions = [TopicPartition(topic, p) for p in range(settings.topics.partitions)]
         return {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=10)}
     finally:
         consumer.close()
@@ -108,7 +108,7 @@ def _start_probe(
     settings: Settings, topic: str, group: str, tmp_path: Path
 ) -> subprocess.Popen[bytes]:
     env = os.environ | {
-        "PROBE_BOOTSTRAP": settings.kafka_bootstrap_servers,
+        "PROBE_BOOTSTRAP": settings.kafka.bootstrap_servers,
         "PROBE_TOPIC": topic,
         "PROBE_APP_ID": group,
         "PROBE_DATADIR": str(tmp_path / "faust-data"),
@@ -140,7 +140,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def _forget_group(settings: Settings, group: str) -> None:
     """Best effort: drop the probe's group and Faust's leader topic from a long-lived broker."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
     futures = [
         *admin.delete_topics([f"{group}-__assignor-__leader"], request_timeout=15).values(),
         *admin.delete_consumer_groups([group], request_timeout=15).values(),
@@ -170,7 +170,7 @@ def _wait_committed(
 
 
 def test_faust_agent_consumes_and_commits(unique_settings: Settings, tmp_path: Path) -> None:
-    topic = unique_settings.topic_interactions
+    topic = unique_settings.topics.interactions
     sent = _produce(unique_settings, topic, MESSAGES)
     ends = _ends(unique_settings, topic)
     assert sum(tp.offset for tp in ends) == MESSAGES

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from schemas.clickhouse_ddl import TABLE_COLUMNS
 from schemas.settings import Settings
 from sinks import migrate, open_backend
 from sinks._arrow import table_schema
+from sinks.ddl import TABLE_COLUMNS
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics.bias import (
+from interaction_pipeline.analytics.bias import (
     BiasEstimate,
     ClickCounts,
     effective_sample_size,

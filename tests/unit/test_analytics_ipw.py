@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics.bias import ClickCounts, estimate_position_bias
+from interaction_pipeline.analytics.bias import ClickCounts, estimate_position_bias
 from producers.simulator import SimulationConfig, Simulator
 
 pytestmark = pytest.mark.unit

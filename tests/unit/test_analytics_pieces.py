@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from analytics import DateRange, TextLookup
-from analytics._writers import format_for
-from analytics.export import _Group, _groups, _pairs
-from analytics.report import compare
+from interaction_pipeline.analytics import DateRange, TextLookup
+from interaction_pipeline.analytics._writers import format_for
+from interaction_pipeline.analytics.export import _Group, _groups, _pairs
+from interaction_pipeline.analytics.report import compare
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from interactions_cli.main import app
+from interaction_pipeline.cli.main import app
 from producers.simulator import SimulationConfig, Simulator
 from schemas.events import InteractionEvent, SearchEvent
 from schemas.wire import decode_interaction, decode_search, encode

@@ -14,10 +14,11 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from producers.http import MAX_EVENTS_PER_REQUEST, ApiKeyGuard, BatchOutcome, is_loopback
-from producers.http._body import BodyError, check_content_type, parse_events
-from producers.http._ingest import _result
-from producers.http._limits import BodyLimitMiddleware, PayloadTooLarge
+from interaction_pipeline.http import MAX_EVENTS_PER_REQUEST, ApiKeyGuard, is_loopback
+from interaction_pipeline.http.body import BodyError, check_content_type, parse_events
+from interaction_pipeline.http.limits import BodyLimitMiddleware, PayloadTooLarge
+from interaction_pipeline.http.routes.ingest import _result
+from producers import BatchOutcome
 
 pytestmark = pytest.mark.unit
 

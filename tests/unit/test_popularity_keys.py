@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from schemas.redis_keys import (
+from stream_processors.keys import (
     RedisKeys,
     bucket_field,
     decode_id,

@@ -8,12 +8,6 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from schemas.clickhouse_ddl import (
-    INTERACTIONS_TABLE,
-    REJECTS_TABLE,
-    SEARCH_EVENTS_TABLE,
-    interaction_row,
-)
 from schemas.events import InteractionEvent, SearchEvent
 from schemas.settings import Settings
 from schemas.topics import Topics
@@ -23,6 +17,12 @@ from sinks._arrow import arrow_type
 from sinks._batch import Batch
 from sinks._decode import ChunkDecoder, MessageChunk, decode, routes
 from sinks._guard import OffsetGuard
+from sinks.ddl import (
+    INTERACTIONS_TABLE,
+    REJECTS_TABLE,
+    SEARCH_EVENTS_TABLE,
+    interaction_row,
+)
 
 pytestmark = pytest.mark.unit
 

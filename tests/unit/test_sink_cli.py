@@ -19,18 +19,18 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from interactions_cli.context import get_settings
-from interactions_cli.main import app
-from schemas.clickhouse_ddl import (
+from interaction_pipeline.cli.context import get_settings
+from interaction_pipeline.cli.main import app
+from schemas.events import InteractionEvent
+from schemas.settings import Settings
+from schemas.wire import to_json_dict
+from sinks import migrate, open_backend
+from sinks.ddl import (
     DDL_VERSION,
     INTERACTION_COLUMNS,
     INTERACTIONS_TABLE,
     interaction_row,
 )
-from schemas.events import InteractionEvent
-from schemas.settings import Settings
-from schemas.wire import to_json_dict
-from sinks import migrate, open_backend
 
 pytestmark = pytest.mark.unit
 

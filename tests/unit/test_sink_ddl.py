@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from schemas.clickhouse_ddl import (
+from schemas.events import InteractionEvent, SearchEvent
+from schemas.settings import Settings
+from sinks import BackendError, ClickHouseBackend, migrate, open_backend, require_schema
+from sinks.ddl import (
     DDL_VERSION,
     INTERACTIONS_TABLE,
     MIGRATIONS_TABLE,
@@ -19,9 +22,6 @@ from schemas.clickhouse_ddl import (
     search_event_row,
     ttl_statements,
 )
-from schemas.events import InteractionEvent, SearchEvent
-from schemas.settings import Settings
-from sinks import BackendError, ClickHouseBackend, migrate, open_backend, require_schema
 
 pytestmark = pytest.mark.unit
 

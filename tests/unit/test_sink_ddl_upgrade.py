@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from schemas.clickhouse_ddl import (
+from schemas.events import SearchEvent
+from schemas.settings import Settings
+from sinks import BackendError, ClickHouseBackend, migrate, open_backend
+from sinks._migrate import rebuild_table
+from sinks.ddl import (
     DDL_VERSION,
     MIGRATIONS,
     MIGRATIONS_TABLE,
@@ -19,10 +23,6 @@ from schemas.clickhouse_ddl import (
     SEARCH_EVENTS_TABLE,
     search_event_row,
 )
-from schemas.events import SearchEvent
-from schemas.settings import Settings
-from sinks import BackendError, ClickHouseBackend, migrate, open_backend
-from sinks._migrate import rebuild_table
 
 pytestmark = pytest.mark.unit
 

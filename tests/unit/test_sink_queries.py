@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from schemas.clickhouse_ddl import INTERACTION_COLUMNS, INTERACTIONS_TABLE, interaction_row
 from schemas.events import InteractionEvent
-from schemas.privacy import hash_user_id
+from schemas.privacy import UserIdHasher, hash_user_id
 from schemas.settings import Settings
 from sinks import (
     ClickHouseBackend,
@@ -20,6 +20,7 @@ from sinks import (
     migrate,
     open_backend,
 )
+from sinks.ddl import INTERACTION_COLUMNS, INTERACTIONS_TABLE, interaction_row
 
 pytestmark = pytest.mark.unit
 
@@ -119,7 +120,7 @@ def test_offset_pages_and_bounds(backend: ClickHouseBackend) -> None:
 
 def test_user_filter_hashes_when_a_key_is_configured(backend: ClickHouseBackend) -> None:
     insert(backend, [event(0, user_id=hash_user_id("alice", "k")), event(1, user_id="alice")])
-    hashed = InteractionQueries(backend, user_id_hmac_key="k")
+    hashed = InteractionQueries(backend, hasher=UserIdHasher(SecretStr("k")))
     items = hashed.list(InteractionFilter(user_id="alice")).items
     assert [i["user_id"] for i in items] == [hash_user_id("alice", "k")]
 

@@ -52,7 +52,7 @@ def test_workers_decode_like_the_sink_process(schemas: dict[str, pa.Schema]) -> 
 
 _SINK_STAND_IN = """
 import multiprocessing, sys, tempfile, time
-from schemas.clickhouse_ddl import TABLE_COLUMNS
+from sinks.ddl import TABLE_COLUMNS
 from schemas.settings import Settings
 from schemas.topics import Topics
 from sinks import migrate, open_backend

@@ -1,0 +1,467 @@
+"""`interactions sink | clickhouse migrate/status | list | export | delete | forget-user`.
+
+The ClickHouse side of the pipeline: run the Kafka -> ClickHouse sink, create the tables,
+read and export interactions, and GDPR deletion. The backend comes from CLICKHOUSE_URL
+(chDB folder by default, or a ClickHouse server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import redis
+import typer
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from interaction_pipeline.cli.context import console, err_console, get_settings, print_json
+from interaction_pipeline.users import forget_user
+from pipeline_runtime.processes import tune_gc
+from schemas.settings import Settings
+from sinks import (
+    EXPORT_FORMATS,
+    MAX_PAGE_SIZE,
+    BackendError,
+    ClickHouseBackend,
+    ClickHouseSink,
+    InteractionFilter,
+    InteractionQueries,
+    InvalidCursorError,
+    SinkMetrics,
+    SinkStats,
+    delete_interaction,
+    export_interactions,
+    migrate,
+    open_backend,
+    require_schema,
+)
+from sinks.ddl import (
+    DDL_VERSION,
+    INTERACTIONS_TABLE,
+    REJECTS_TABLE,
+    SEARCH_EVENTS_TABLE,
+    cluster_ddl,
+)
+from stream_processors.keys import RedisKeys
+
+clickhouse_app = typer.Typer(help="Create and inspect the ClickHouse tables.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+PhysicalOption = Annotated[
+    bool,
+    typer.Option(
+        "--physical",
+        help="Rewrite the data parts now (a synchronous mutation) instead of a lightweight "
+        "DELETE, whose rows vanish from queries at once and from disk at the next merge.",
+    ),
+]
+
+
+@contextlib.contextmanager
+def _backend(settings: Settings, *, check_schema: bool = True) -> Iterator[ClickHouseBackend]:
+    """The configured backend, closed afterwards; ClickHouse errors end the command cleanly."""
+    backend = open_backend(settings)
+    try:
+        if check_schema:
+            require_schema(backend)
+        yield backend
+    except BackendError as exc:
+        err_console.print(f"[red]ClickHouse:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        backend.close()
+
+
+# --- sink ---------------------------------------------------------------------------------
+def sink(
+    batch_rows: Annotated[
+        int | None,
+        typer.Option(min=1, help="Insert every N messages (default: SINK_BATCH_MAX_ROWS)."),
+    ] = None,
+    batch_seconds: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="...or when the oldest is this old (SINK_BATCH_MAX_S)."),
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Consumer group (default: SINK_GROUP_ID).")
+    ] = None,
+    decode_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="Processes that decode and validate messages; 0: in the sink process "
+            "(default: SINK_DECODE_WORKERS).",
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="Serve Prometheus metrics here; 0: off."),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(help="Address the metrics endpoint binds to (default: SINK_METRICS_HOST)."),
+    ] = None,
+    max_messages: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many messages (scripts, demos).")
+    ] = None,
+    idle_exit: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            help="Stop once nothing new was read for this many seconds (backfills, cron).",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="Log warnings only.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Consume both event topics into ClickHouse until Ctrl-C / SIGTERM.
+
+    Inserts in batches, commits offsets only after the insert succeeded, skips what a crashed
+    run already stored, retries with backoff (holding its offsets) while ClickHouse is down,
+    and keeps bad messages in the sink_rejects table.
+    """
+    base = get_settings()
+    options = {
+        "batch_max_rows": batch_rows,
+        "batch_max_s": batch_seconds,
+        "group_id": group,
+        "decode_workers": decode_workers,
+        "metrics_port": metrics_port,
+        "metrics_host": metrics_host,
+    }
+    updates = {name: value for name, value in options.items() if value is not None}
+    settings = base.replace(sink=updates) if updates else base
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+    )
+    from prometheus_client import REGISTRY, start_http_server
+
+    metrics = SinkMetrics(REGISTRY)
+    if settings.sink.metrics_port:
+        start_http_server(
+            settings.sink.metrics_port, addr=settings.sink.metrics_host, registry=REGISTRY
+        )
+        err_console.print(
+            f"metrics on http://{settings.sink.metrics_host}:{settings.sink.metrics_port}/"
+        )
+    backend = open_backend(settings, polite=True)
+    runner = ClickHouseSink(settings, backend, metrics=metrics)
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+    def until(stats: SinkStats) -> bool:
+        if max_messages is not None and stats.messages >= max_messages:
+            return True
+        if idle_exit is None:
+            return False
+        last = stats.last_read_at or stats.started_at or time.time()
+        return time.time() - last >= idle_exit
+
+    tune_gc(settings.worker.gc_young_threshold)
+    try:
+        stats = runner.run(until=until)
+    except (BackendError, RuntimeError) as exc:
+        err_console.print(f"[red]sink stopped:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        backend.close()
+    summary = stats.to_json()
+    if as_json:
+        print_json(summary)
+    else:
+        err_console.print(f"sink stopped: {summary}")
+
+
+# --- clickhouse migrate / status / ddl ----------------------------------------------------
+@clickhouse_app.command("migrate")
+def migrate_cmd(
+    retention_days: Annotated[
+        int | None,
+        typer.Option(min=0, help="Row TTL in days, 0 keeps all (CLICKHOUSE_RETENTION_DAYS)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create or upgrade the tables (idempotent, versioned) and apply the retention TTL."""
+    settings = get_settings()
+    days = settings.clickhouse.retention_days if retention_days is None else retention_days
+    with _backend(settings, check_schema=False) as backend:
+        report = migrate(backend, retention_days=days)
+    result = {"applied": report.applied, "version": report.version, "retention_days": days}
+    if as_json:
+        print_json(result)
+        return
+    applied = ", ".join(map(str, report.applied)) or "none (already current)"
+    console.print(
+        f"schema version {report.version}; applied: {applied}; retention: "
+        f"{'forever' if not days else f'{days} days'}"
+    )
+
+
+@clickhouse_app.command("status")
+def status_cmd(as_json: JsonOption = False) -> None:
+    """Schema version and row counts of each table."""
+    settings = get_settings()
+    with _backend(settings) as backend:
+        counts = {
+            table: int(backend.query(f"SELECT count() AS n FROM {table}")[0]["n"])
+            for table in (INTERACTIONS_TABLE, SEARCH_EVENTS_TABLE, REJECTS_TABLE)
+        }
+    result = {
+        "backend": backend.kind,
+        "url": settings.clickhouse.url,
+        "version": DDL_VERSION,
+        "rows": counts,
+    }
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"ClickHouse ({backend.kind}: {settings.clickhouse.url})")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+
+
+@clickhouse_app.command("ddl")
+def ddl_cmd(
+    cluster: Annotated[
+        str | None,
+        typer.Option(help="Print the ReplicatedMergeTree + Distributed DDL for this cluster."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the DDL (single node, or for a cluster; see deploy/clickhouse/)."""
+    from sinks.ddl import single_node_ddl
+
+    if cluster:
+        statements = [s.strip() for s in cluster_ddl(cluster).split(";\n") if s.strip()]
+    else:
+        statements = single_node_ddl()
+    if as_json:
+        print_json({"cluster": cluster, "statements": statements})
+        return
+    typer.echo(";\n\n".join(statements) + ";")
+
+
+# --- list / export ------------------------------------------------------------------------
+FeatureOption = Annotated[str | None, typer.Option(help="Only this feature_id (document).")]
+UserOption = Annotated[
+    str | None, typer.Option(help="Only this user_id (hashed first when USER_ID_HMAC_KEY is set).")
+]
+SessionOption = Annotated[str | None, typer.Option(help="Only this session_id.")]
+TypeOption = Annotated[
+    list[str] | None,
+    typer.Option("--type", "-t", help="Only events with this type; repeat for any of several."),
+]
+DaysOption = Annotated[int | None, typer.Option(min=1, max=3650, help="Only the last N days.")]
+QueryOption = Annotated[str | None, typer.Option("--query", help="Only this exact query text.")]
+
+
+def _filter(
+    feature_id: str | None,
+    user_id: str | None,
+    session_id: str | None,
+    types: list[str] | None,
+    days: int | None,
+    query: str | None,
+) -> InteractionFilter:
+    try:
+        return InteractionFilter(
+            feature_id=feature_id,
+            user_id=user_id,
+            session_id=session_id,
+            interaction_type=types or [],
+            days=days,
+            query=query,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def list_cmd(
+    feature_id: FeatureOption = None,
+    user_id: UserOption = None,
+    session_id: SessionOption = None,
+    types: TypeOption = None,
+    days: DaysOption = None,
+    query: QueryOption = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_PAGE_SIZE, help="Rows per page (page_size).")
+    ] = 50,
+    page: Annotated[int | None, typer.Option(min=1, help="Offset paging: page number.")] = None,
+    cursor: Annotated[
+        str | None, typer.Option(help="Keyset paging: next_cursor of the previous page.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List interactions, newest first (the seed's GET /v1/retrievers/interactions)."""
+    settings = get_settings()
+    flt = _filter(feature_id, user_id, session_id, types, days, query)
+    with _backend(settings) as backend:
+        queries = InteractionQueries(backend, hasher=settings.privacy.hasher)
+        try:
+            result = queries.list(flt, page_size=limit, page=page, cursor=cursor)
+        except (InvalidCursorError, ValueError) as exc:
+            if isinstance(exc, BackendError):
+                raise
+            raise typer.BadParameter(str(exc)) from None
+    if as_json:
+        print_json(result.to_json())
+        return
+    table = Table(title=f"interactions ({len(result.items)})")
+    for column in ("timestamp", "feature_id", "interaction_type", "position", "user_id", "query"):
+        table.add_column(column)
+    for item in result.items:
+        table.add_row(
+            item["timestamp"],
+            item["feature_id"],
+            ",".join(item["interaction_type"]),
+            "" if item["position"] is None else str(item["position"]),
+            item["user_id"] or "",
+            str(item["metadata"].get("query", "")),
+        )
+    console.print(table)
+    if result.next_cursor:
+        err_console.print(f"next page: --cursor {result.next_cursor}")
+
+
+def export_cmd(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="File to write; - for stdout (jsonl only).")
+    ],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or parquet.")] = "jsonl",
+    feature_id: FeatureOption = None,
+    user_id: UserOption = None,
+    session_id: SessionOption = None,
+    types: TypeOption = None,
+    days: DaysOption = None,
+    query: QueryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export interactions (all, or filtered) as JSON lines or Parquet, streamed."""
+    if fmt not in EXPORT_FORMATS:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(EXPORT_FORMATS)}", param_hint="--format"
+        )
+    to_stdout = str(out) == "-"
+    if to_stdout and fmt != "jsonl":
+        raise typer.BadParameter("stdout takes jsonl only", param_hint="--out")
+    settings = get_settings()
+    flt = _filter(feature_id, user_id, session_id, types, days, query)
+    with _backend(settings) as backend:
+        total = InteractionQueries(backend, hasher=settings.privacy.hasher).count(flt)
+        with Progress(
+            TextColumn("[bold]exporting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=as_json or to_stdout,
+        ) as progress:
+            task = progress.add_task("export", total=total)
+            written = export_interactions(
+                backend,
+                sys.stdout.buffer if to_stdout else out,
+                fmt=fmt,  # type: ignore[arg-type]
+                flt=flt,
+                hasher=settings.privacy.hasher,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    result = {"rows": written, "format": fmt, "out": str(out)}
+    if as_json:
+        print_json(result)
+    elif not to_stdout:
+        console.print(f"exported {written:,} interactions to {out} ({fmt})")
+
+
+# --- GDPR ---------------------------------------------------------------------------------
+def delete_cmd(
+    interaction_id: Annotated[str, typer.Argument(help="event_id of the interaction.")],
+    physical: PhysicalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete one interaction (or search event) by its event_id."""
+    settings = get_settings()
+    with _backend(settings) as backend:
+        try:
+            report = delete_interaction(backend, interaction_id, physical=physical)
+        except ValueError as exc:
+            if isinstance(exc, BackendError):
+                raise
+            raise typer.BadParameter(f"not a UUID: {exc}", param_hint="INTERACTION_ID") from None
+    if as_json:
+        print_json(report.to_json())
+    else:
+        console.print(f"deleted {report.rows_total} row(s): {report.rows_deleted}")
+    if report.rows_total == 0:
+        raise typer.Exit(4)
+
+
+def forget_user_cmd(
+    user_id: Annotated[str, typer.Argument(help="The user's id as the application knows it.")],
+    skip_redis: Annotated[
+        bool, typer.Option(help="Only ClickHouse (when Redis is not used).")
+    ] = False,
+    physical: PhysicalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete every ClickHouse row and Redis key of a user (hashing the id when configured)."""
+    settings = get_settings()
+    client: redis.Redis[bytes] | None = None
+    if not skip_redis:
+        client = redis.Redis.from_url(settings.redis.url, socket_timeout=5)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            err_console.print(
+                f"[red]Redis at {settings.redis.url} does not answer:[/red] {exc} "
+                "(nothing deleted; use --skip-redis to delete from ClickHouse only)"
+            )
+            raise typer.Exit(1) from None
+    try:
+        with _backend(settings) as backend:
+            report = forget_user(
+                backend,
+                user_id,
+                hasher=settings.privacy.hasher,
+                redis=client,
+                redis_keys=RedisKeys(settings.redis.key_prefix),
+                physical=physical,
+            )
+    finally:
+        if client is not None:
+            client.close()
+    if as_json:
+        print_json(report.to_json())
+        return
+    console.print(
+        f"forgot user {'(hashed) ' if report.hashed else ''}{report.matched_id}: "
+        f"{report.rows_total} row(s) {report.rows_deleted}, "
+        f"{len(report.redis_keys_deleted)} Redis key(s) {report.redis_keys_deleted}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sink")(sink)
+    app.add_typer(clickhouse_app, name="clickhouse")
+    app.command("list")(list_cmd)
+    app.command("export")(export_cmd)
+    app.command("delete")(delete_cmd)
+    app.command("forget-user")(forget_user_cmd)

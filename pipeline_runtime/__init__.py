@@ -1,0 +1,1 @@
+"""Small utilities shared by the long-running processes (worker, sink): GC and process tuning."""
