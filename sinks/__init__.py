@@ -13,7 +13,13 @@ from sinks._deletion import DeletionReport, delete_interaction, delete_user_rows
 from sinks._export import EXPORT_FORMATS, ExportFormat, export_interactions
 from sinks._metrics import SinkMetrics
 from sinks._migrate import MigrationReport, migrate, require_schema
-from sinks._queries import MAX_PAGE_SIZE, InteractionFilter, InteractionPage, InteractionQueries
+from sinks._queries import (
+    MAX_PAGE_SIZE,
+    InteractionFilter,
+    InteractionPage,
+    InteractionQueries,
+    StoredInteraction,
+)
 from sinks._sink import ClickHouseSink, SinkStats, consumer_config
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "Params",
     "SinkMetrics",
     "SinkStats",
+    "StoredInteraction",
     "consumer_config",
     "delete_interaction",
     "delete_user_rows",

@@ -17,6 +17,7 @@ Two ways to page:
 from __future__ import annotations
 
 import base64
+import builtins
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,6 +81,23 @@ class InteractionFilter(BaseModel):
             if not _TYPE_RE.match(name):
                 raise InvalidArgumentError(f"{name!r} is not a lower-case identifier")
         return value
+
+
+class StoredInteraction(BaseModel):
+    """An interaction as stored, in the seed's shape: `item.feature_id`, `item.interaction_type`,
+    ... (what `InteractionQueries.rows` returns, and the HTTP GET routes answer)."""
+
+    schema_version: int
+    event_id: str
+    timestamp: str
+    feature_id: str
+    interaction_type: list[str]
+    position: int | None
+    metadata: dict[str, Any]
+    user_id: str | None
+    session_id: str | None
+    retriever_id: str | None
+    query_id: str | None
 
 
 @dataclass(slots=True)
@@ -211,6 +229,22 @@ class InteractionQueries:
             next_cursor=next_cursor,
             filters=flt.model_dump(exclude_defaults=True),
         )
+
+    def rows(
+        self, flt: InteractionFilter, *, limit: int | None = None
+    ) -> builtins.list[StoredInteraction]:
+        """Every interaction matching `flt` (or the newest `limit`), newest first, as models:
+        pages through the results with the stable cursor."""
+        found: builtins.list[StoredInteraction] = []
+        cursor: str | None = None
+        while limit is None or len(found) < limit:
+            size = MAX_PAGE_SIZE if limit is None else min(MAX_PAGE_SIZE, limit - len(found))
+            page = self.list(flt, page_size=size, cursor=cursor)
+            found.extend(StoredInteraction.model_validate(item) for item in page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found
 
     def get(self, event_id: UUID | str) -> dict[str, Any] | None:
         """One interaction by its event_id, or None."""

@@ -178,7 +178,9 @@ def build() -> dict[str, Any]:
     return {
         "title": "Interaction pipeline: relevance",
         "uid": "interaction-relevance",
-        "description": "The panels of `interactions report`, from interaction_pipeline/analytics/sql/.",
+        "description": (
+            "The panels of `interactions report`, from interaction_pipeline/analytics/sql/."
+        ),
         "tags": ["interactions", "relevance"],
         "timezone": "utc",
         "schemaVersion": 39,

@@ -1,9 +1,17 @@
 """Read-only analytics over ClickHouse: relevance report, position bias, training export.
 
-The SQL behind every number ships under analytics/sql/ for analysts to run by hand.
+The seed's calls work at module level on the default connection
+(`analytics.get_query_document_pairs(date_range="last_30_days", min_interactions=2)`);
+`Analytics(backend, settings)` gives the same on a backend of your own. The SQL behind
+every number ships under interaction_pipeline/analytics/sql/ for analysts to run by hand.
 """
 
 from interaction_pipeline.analytics._api import Analytics
+from interaction_pipeline.analytics._default import (
+    get_query_document_pairs,
+    get_retriever_signals,
+    position_bias,
+)
 from interaction_pipeline.analytics._sql import QueryRunner, sql_names, sql_text
 from interaction_pipeline.analytics.bias import (
     BiasEstimate,
@@ -48,6 +56,9 @@ __all__ = [
     "WeekOverWeek",
     "effective_sample_size",
     "estimate_position_bias",
+    "get_query_document_pairs",
+    "get_retriever_signals",
+    "position_bias",
     "prior_propensity",
     "sql_names",
     "sql_text",

@@ -10,7 +10,7 @@ at the edge from settings), so the same code runs on chDB and on a ClickHouse se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from interaction_pipeline.analytics._sql import QueryRunner
@@ -131,15 +131,24 @@ class Analytics:
         retriever_id: str | None = None,
         ipw: bool = True,
         bias: BiasEstimate | None = None,
+        texts: TextLookup | Mapping[str, str] | None = None,
     ) -> Iterator[TrainingPair]:
-        """The seed's call: (query, positive, hard negative) pairs, bias-corrected weights."""
+        """The seed's call: (query, positive, hard negative) pairs, bias-corrected weights.
+
+        With `texts` (feature_id -> document text) each pair carries `positive_text` and
+        `negative_text`, which fine-tuning needs.
+        """
         options = ExportOptions(
             as_range(date_range),
             retriever=retriever_id,
             min_interactions=min_interactions,
             ipw=ipw,
         )
-        return self.exporter(options, bias).pairs()
+        pairs = self.exporter(options, bias).pairs()
+        if texts is None:
+            return pairs
+        lookup = texts if isinstance(texts, TextLookup) else TextLookup(dict(texts))
+        return (pair.with_texts(lookup) for pair in pairs)
 
     def export_training(
         self,

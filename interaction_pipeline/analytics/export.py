@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -127,13 +127,17 @@ class TrainingPair:
     clipped_events: int
     ipw_square_sum: float = 0.0
     """Sum of squared ipw over the positive events (for the effective sample size)."""
+    positive_text: str | None = None
+    """The positive document's text, when the caller resolved texts (fine-tuning needs them)."""
+    negative_text: str | None = None
+
+    def with_texts(self, texts: TextLookup) -> TrainingPair:
+        """This pair with both documents' texts looked up."""
+        negative = texts.get(self.negative_id) if self.negative_id is not None else None
+        return replace(self, positive_text=texts.get(self.positive_id), negative_text=negative)
 
     def full_row(self, texts: TextLookup | None) -> dict[str, Any]:
-        row = asdict(self)
-        row["positive_text"] = texts.get(self.positive_id) if texts else None
-        row["negative_text"] = (
-            texts.get(self.negative_id) if texts and self.negative_id is not None else None
-        )
+        row = asdict(self.with_texts(texts) if texts else self)
         return {name: row[name] for name in FULL_SCHEMA.names}
 
 

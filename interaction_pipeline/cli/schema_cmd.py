@@ -25,7 +25,11 @@ def schema(
     """Regenerate schemas/jsonschema/*.json and docs/configuration.md from the models."""
     reference = docs / REFERENCE_NAME
     if check:
-        stale = [SCHEMA_DIR / n for n, m in FILES.items() if (SCHEMA_DIR / n).read_bytes() != render(m)]
+        stale = [
+            SCHEMA_DIR / name
+            for name, model in FILES.items()
+            if (SCHEMA_DIR / name).read_bytes() != render(model)
+        ]
         if not reference.is_file() or reference.read_text("utf-8") != render_reference():
             stale.append(reference)
         for path in stale:

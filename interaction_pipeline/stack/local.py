@@ -6,8 +6,8 @@ Kafka is the Apache broker in KRaft mode (one combined broker+controller) run fr
 Maven fetches once into `kafka/libs` beside STACK_DIR (`.cache/kafka/libs` by default); Redis
 is the Debian `redis-server`. Both listen on 127.0.0.1 only, on the ports of `Settings`
 (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL), and keep data, logs and pid files under STACK_DIR (a
-relative STACK_DIR is relative to the current directory, like every other path setting). ClickHouse needs nothing started: the default is
-the in-process chDB engine.
+relative STACK_DIR is relative to the current directory, like every other path setting).
+ClickHouse needs nothing started: the default is the in-process chDB engine.
 
 Every step is idempotent: `up` leaves a service alone that already answers on its port (ours
 from an earlier `up`, or one started elsewhere), `down` only stops processes whose pid files
@@ -275,7 +275,7 @@ def server_properties(settings: Settings, data_dir: Path) -> str:
     controller = port + 1
     return "\n".join(
         [
-            "# Written by `interactions stack up` (interaction_pipeline/stack/local.py) on every run.",
+            "# Written by `interactions stack up` on every run; edit stack/local.py instead.",
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}",

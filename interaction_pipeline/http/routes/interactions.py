@@ -30,6 +30,7 @@ from sinks import (
     ClickHouseBackend,
     InteractionFilter,
     InteractionQueries,
+    StoredInteraction,
     delete_interaction,
 )
 
@@ -37,22 +38,6 @@ _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     422: {"description": "An argument is invalid; `detail` names it."},
     503: {"description": "ClickHouse is busy or does not answer; retry."},
 }
-
-
-class StoredInteraction(BaseModel):
-    """An interaction as stored: the InteractionEvent fields (seed shape)."""
-
-    schema_version: int
-    event_id: str
-    timestamp: str
-    feature_id: str
-    interaction_type: list[str]
-    position: int | None
-    metadata: dict[str, Any]
-    user_id: str | None
-    session_id: str | None
-    retriever_id: str | None
-    query_id: str | None
 
 
 class InteractionList(BaseModel):

@@ -1,0 +1,114 @@
+"""The seed's `interactions` calls over the stored events (ClickHouse):
+
+    previous = interactions.list(user_id="user_123", interaction_type=["purchase"], days=90)
+    exclude = [i.feature_id for i in previous]
+
+Module-level functions use the connection of `interaction_pipeline.configure` (by default the
+settings in the environment). User ids are hashed here first when USER_ID_HMAC_KEY is set, as
+producers hash them.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime
+from uuid import UUID
+
+from interaction_pipeline._context import current_backend, current_settings
+from sinks import DeletionReport, InteractionFilter, InteractionQueries, StoredInteraction
+from sinks import delete_interaction as _delete_interaction
+
+__all__ = ["StoredInteraction", "count", "delete", "get", "list"]
+
+
+def _queries() -> InteractionQueries:
+    return InteractionQueries(current_backend(), hasher=current_settings().privacy.hasher)
+
+
+def _filter(
+    *,
+    feature_id: str | None,
+    user_id: str | None,
+    session_id: str | None,
+    retriever_id: str | None,
+    query_id: str | None,
+    interaction_type: str | builtins.list[str] | None,
+    days: int | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> InteractionFilter:
+    types = [interaction_type] if isinstance(interaction_type, str) else interaction_type
+    return InteractionFilter(
+        feature_id=feature_id,
+        user_id=user_id,
+        session_id=session_id,
+        retriever_id=retriever_id,
+        query_id=query_id,
+        interaction_type=types or [],
+        days=days,
+        since=since,
+        until=until,
+    )
+
+
+def list(
+    user_id: str | None = None,
+    interaction_type: str | builtins.list[str] | None = None,
+    days: int | None = None,
+    *,
+    feature_id: str | None = None,
+    session_id: str | None = None,
+    retriever_id: str | None = None,
+    query_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> builtins.list[StoredInteraction]:
+    """Interactions matching every filter given, newest first: all of them, or the newest
+    `limit`. Each item has the seed's fields (`.feature_id`, `.interaction_type`, ...)."""
+    flt = _filter(
+        feature_id=feature_id,
+        user_id=user_id,
+        session_id=session_id,
+        retriever_id=retriever_id,
+        query_id=query_id,
+        interaction_type=interaction_type,
+        days=days,
+        since=since,
+        until=until,
+    )
+    return _queries().rows(flt, limit=limit)
+
+
+def count(
+    user_id: str | None = None,
+    interaction_type: str | builtins.list[str] | None = None,
+    days: int | None = None,
+    *,
+    feature_id: str | None = None,
+    retriever_id: str | None = None,
+) -> int:
+    """How many interactions match (the same filters as `list`)."""
+    flt = _filter(
+        feature_id=feature_id,
+        user_id=user_id,
+        session_id=None,
+        retriever_id=retriever_id,
+        query_id=None,
+        interaction_type=interaction_type,
+        days=days,
+        since=None,
+        until=None,
+    )
+    return _queries().count(flt)
+
+
+def get(interaction_id: UUID | str) -> StoredInteraction | None:
+    """One interaction by its event_id, or None when it is not stored (yet)."""
+    found = _queries().get(interaction_id)
+    return StoredInteraction.model_validate(found) if found is not None else None
+
+
+def delete(interaction_id: UUID | str) -> DeletionReport:
+    """The seed's GDPR delete of one interaction by its event_id."""
+    return _delete_interaction(current_backend(), interaction_id)
