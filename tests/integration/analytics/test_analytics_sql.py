@@ -91,7 +91,7 @@ def test_sql_documents_its_parameters(name: str) -> None:
 
 def _dashboard_module() -> ModuleType:
     """deploy/ is not a package (nothing imports it), so load the generator by path."""
-    path = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "build_dashboard.py"
+    path = Path(__file__).resolve().parents[3] / "deploy" / "grafana" / "build_dashboard.py"
     spec = importlib.util.spec_from_file_location("build_dashboard", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

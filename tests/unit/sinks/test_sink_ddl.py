@@ -25,7 +25,7 @@ from sinks.ddl import (
 
 pytestmark = pytest.mark.unit
 
-CLUSTER_SQL = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse" / "cluster.sql"
+CLUSTER_SQL = Path(__file__).resolve().parents[3] / "deploy" / "clickhouse" / "cluster.sql"
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from tests.integration.sink_support import (
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class _Crash(BaseException):

@@ -81,7 +81,7 @@ def test_configuration_reference_is_generated_and_current() -> None:
     from schemas.settings import all_env_names
     from schemas.settings_reference import render_reference
 
-    committed = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    committed = (Path(__file__).resolve().parents[3] / "docs" / "configuration.md").read_text()
     assert committed == render_reference(), "stale: run `interactions schema`"
     missing = [name for name in sorted(all_env_names()) if f"`{name}`" not in committed]
     assert missing == []

@@ -22,7 +22,7 @@ from sinks._workers import DecodePool, result
 
 pytestmark = pytest.mark.unit
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 TOPICS = Topics("interactions", "searches", "dlq")
 
 

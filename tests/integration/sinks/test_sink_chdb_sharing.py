@@ -23,7 +23,7 @@ from tests.integration.sink_support import interaction, produce, sink_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_reads_get_in_while_the_sink_is_busy(unique_settings: Settings, tmp_path: Path) -> None:
