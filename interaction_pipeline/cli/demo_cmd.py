@@ -24,14 +24,20 @@ from typing import Annotated, Any, Final
 import httpx
 import orjson
 import typer
-from confluent_kafka import Consumer, TopicPartition
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from interaction_pipeline.cli._demo_traffic import TrafficStats, drive
-from interaction_pipeline.cli._processes import CLI, Children, settings_env, wait_until
 from interaction_pipeline.cli.context import console, err_console, get_settings, print_json
 from interaction_pipeline.http import free_port
+from interaction_pipeline.orchestration import (
+    CLI,
+    Children,
+    TrafficStats,
+    consumer_lag,
+    drive,
+    settings_env,
+    wait_until,
+)
 from producers.simulator import SimulationConfig, Simulator
 from schemas.settings import Settings
 
@@ -62,29 +68,6 @@ def _ready(url: str) -> bool:
         return httpx.get(f"{url}/readyz", timeout=10).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
-    """Messages in `topics` not yet committed by consumer group `group`."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": group,
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        metadata = consumer.list_topics(timeout=10)
-        partitions = [
-            TopicPartition(topic, p) for topic in topics for p in metadata.topics[topic].partitions
-        ]
-        lag = 0
-        for tp in consumer.committed(partitions, timeout=10):
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            lag += max(0, high - (tp.offset if tp.offset >= 0 else low))
-        return lag
-    finally:
-        consumer.close()
 
 
 # -- reading results -----------------------------------------------------------------------

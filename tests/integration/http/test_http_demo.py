@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from interaction_pipeline.cli._processes import CLI, settings_env
+from interaction_pipeline.orchestration import CLI, settings_env
 from schemas import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from interaction_pipeline.cli._processes import Children, wait_until
 from interaction_pipeline.http import INTERACTIONS_PATH, SEARCHES_PATH, serve_in_thread
 from interaction_pipeline.http.service import build_app
+from interaction_pipeline.orchestration import Children, wait_until
 from schemas import Settings
 
 pytestmark = pytest.mark.integration

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from confluent_kafka import Consumer, TopicPartition
+
 from schemas.settings import Settings, all_env_names
 
 CLI = (sys.executable, "-m", "interaction_pipeline.cli.main")
@@ -139,3 +141,26 @@ def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not within {timeout_s:.0f} s")
         time.sleep(interval_s)
+
+
+def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
+    """Messages in `topics` not yet committed by consumer group `group`."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": group,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        partitions = [
+            TopicPartition(topic, p) for topic in topics for p in metadata.topics[topic].partitions
+        ]
+        lag = 0
+        for tp in consumer.committed(partitions, timeout=10):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            lag += max(0, high - (tp.offset if tp.offset >= 0 else low))
+        return lag
+    finally:
+        consumer.close()

@@ -1,0 +1,33 @@
+"""Running the pipeline's processes from Python: child processes of the `interactions`
+command with exact settings, waiting on conditions, consumer lag, and driving traffic through
+the SDK and the HTTP collector. The demo and the lift experiment both use it."""
+
+from interaction_pipeline.orchestration.processes import (
+    CLI,
+    Child,
+    Children,
+    consumer_lag,
+    settings_env,
+    wait_until,
+)
+from interaction_pipeline.orchestration.traffic import (
+    HttpSender,
+    PathStats,
+    SdkSender,
+    TrafficStats,
+    drive,
+)
+
+__all__ = [
+    "CLI",
+    "Child",
+    "Children",
+    "HttpSender",
+    "PathStats",
+    "SdkSender",
+    "TrafficStats",
+    "consumer_lag",
+    "drive",
+    "settings_env",
+    "wait_until",
+]
