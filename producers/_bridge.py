@@ -22,8 +22,8 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from producers._delivery import BulkResult, DeliveryFailure
-from producers._producer import Event, InteractionProducer
-from schemas.events import InteractionEvent
+from producers._producer import InteractionProducer
+from schemas.events import Event, InteractionEvent
 from schemas.settings import Settings
 from schemas.validation import describe
 

@@ -22,14 +22,13 @@ from pydantic import ValidationError
 
 from producers._config import producer_config
 from producers._delivery import BulkResult, DeliveryError, DeliveryFailure
-from schemas.events import InteractionEvent, SearchEvent
+from schemas.events import Event, InteractionEvent, SearchEvent
 from schemas.privacy import hash_user_id
 from schemas.settings import Settings
 from schemas.topics import Topics, interaction_key, search_key
 from schemas.validation import describe
 from schemas.wire import HEADER_EVENT_KIND, HEADER_SCHEMA_VERSION, encode
 
-Event = InteractionEvent | SearchEvent
 EventInput = InteractionEvent | SearchEvent | Mapping[str, Any]
 DeliveryCallback = Callable[[Event, DeliveryFailure | None], None]
 

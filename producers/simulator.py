@@ -33,11 +33,9 @@ import numpy as np
 import orjson
 
 from producers._producer import InteractionProducer
-from schemas.events import InteractionEvent, SearchEvent
+from schemas.events import Event, InteractionEvent, SearchEvent
 from schemas.interaction_types import CLICK, LONG_VIEW, PURCHASE, RETURN_TO_RESULTS, SKIP
 from schemas.wire import encode
-
-Event = SearchEvent | InteractionEvent
 
 _NAMESPACE: Final = uuid.UUID("5d1c1b52-3c1e-4a58-9d0a-6f1f0c0b7e11")
 _ADJECTIVES: Final = (

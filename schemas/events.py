@@ -224,3 +224,7 @@ class SearchEvent(_EventBase):
     @property
     def is_zero_result(self) -> bool:
         return self.total_hits == 0
+
+
+Event = InteractionEvent | SearchEvent
+"""Either kind of event, as producers send them and the sink stores them."""

@@ -8,11 +8,12 @@ Other packages use the backend interface: `open_backend(settings)` returns a
 """
 
 from schemas.errors import BackendBusyError, BackendError, InvalidCursorError
-from sinks._backend import BackendKind, ClickHouseBackend, Params, open_backend
+from sinks._backend import BackendKind, ClickHouseBackend, Params
 from sinks._deletion import DeletionReport, delete_interaction, delete_user_rows
 from sinks._export import EXPORT_FORMATS, ExportFormat, export_interactions
 from sinks._metrics import SinkMetrics
 from sinks._migrate import MigrationReport, migrate, require_schema
+from sinks._open import open_backend
 from sinks._queries import (
     MAX_PAGE_SIZE,
     InteractionFilter,

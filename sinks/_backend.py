@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from schemas.settings import Settings
 
 Params = Mapping[str, Any]
 """Values for `{name:Type}` placeholders in the SQL text."""
@@ -108,31 +107,6 @@ class ClickHouseBackend(Protocol):
     def close(self) -> None:
         """Release everything; the backend must not be used afterwards."""
         ...
-
-
-def open_backend(
-    settings: Settings, *, hold: bool = True, polite: bool = False
-) -> ClickHouseBackend:
-    """The backend `settings.clickhouse.url` names. Nothing is opened until the first call.
-
-    chDB only (a server ignores both): `hold=False` releases the folder after every call, so
-    a long-running reader (an HTTP service) never keeps the sink or the CLI out for longer
-    than one query; `polite=True` lets processes already waiting for the folder go first
-    each time it is opened (the sink uses it, as it reopens the folder after letting others
-    in; `hold=False` implies it, since such a backend reopens the folder for every call).
-    """
-    if settings.clickhouse.chdb_path is not None:
-        from sinks._chdb import ChdbBackend
-
-        return ChdbBackend(
-            settings.clickhouse.chdb_path,
-            lock_timeout_s=settings.clickhouse.chdb_lock_timeout_s,
-            hold=hold,
-            polite=polite,
-        )
-    from sinks._server import ServerBackend
-
-    return ServerBackend.from_url(settings.clickhouse.url)
 
 
 def as_utc(value: Any) -> Any:

@@ -22,7 +22,7 @@ import orjson
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from interaction_pipeline.analytics._sql import sql_text, vocabulary  # noqa: E402
+from interaction_pipeline.analytics import sql_text, vocabulary  # noqa: E402
 from interaction_pipeline.analytics.report import ReportOptions, query_parameters  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 

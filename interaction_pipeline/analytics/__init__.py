@@ -12,7 +12,7 @@ from interaction_pipeline.analytics._default import (
     get_retriever_signals,
     position_bias,
 )
-from interaction_pipeline.analytics._sql import QueryRunner, sql_names, sql_text
+from interaction_pipeline.analytics._sql import QueryRunner, sql_names, sql_text, vocabulary
 from interaction_pipeline.analytics.bias import (
     BiasEstimate,
     ClickCounts,
@@ -62,4 +62,5 @@ __all__ = [
     "prior_propensity",
     "sql_names",
     "sql_text",
+    "vocabulary",
 ]

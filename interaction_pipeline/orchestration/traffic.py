@@ -21,11 +21,10 @@ import httpx
 from interaction_pipeline.http import INTERACTIONS_PATH, SEARCHES_PATH
 from producers import InteractionProducer
 from producers.simulator import Simulator
-from schemas.events import InteractionEvent, SearchEvent
+from schemas.events import Event, InteractionEvent, SearchEvent
 from schemas.settings import Settings
 from schemas.wire import encode
 
-Event = InteractionEvent | SearchEvent
 CHUNK_EVENTS: Final = 200
 _QUEUE_CHUNKS: Final = 8
 _HTTP_TIMEOUT_S: Final = 60.0

@@ -23,8 +23,7 @@ from interaction_pipeline.http.limits import MAX_EVENTS_PER_REQUEST
 from interaction_pipeline.http.metrics import ServiceMetrics
 from interaction_pipeline.http.models import ErrorBody, IngestResult
 from producers import BatchOutcome, ProducerBridge
-from producers._producer import Event
-from schemas.events import InteractionEvent, SearchEvent
+from schemas.events import Event, InteractionEvent, SearchEvent
 
 INTERACTIONS_PATH: Final = "/v1/retrievers/interactions"
 SEARCHES_PATH: Final = "/v1/retrievers/searches"
