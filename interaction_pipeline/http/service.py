@@ -18,7 +18,6 @@ from typing import Final
 import redis
 from fastapi import FastAPI
 
-from interaction_pipeline.cli.context import get_settings
 from interaction_pipeline.http.app import create_app
 from interaction_pipeline.http.routes.health import clickhouse_check, redis_check
 from interaction_pipeline.http.routes.interactions import interactions_router
@@ -85,4 +84,5 @@ def build_app(settings: Settings, *, bridge: ProducerBridge | None = None) -> Fa
 
 
 def app_from_environment() -> FastAPI:
-    return build_app(get_settings())
+    """The uvicorn factory (`interactions serve` runs it): settings from the environment."""
+    return build_app(Settings())
