@@ -26,6 +26,7 @@ embedded engine). The last line is every figure as JSON.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -47,6 +48,7 @@ from interaction_pipeline.analytics import Analytics, BiasEstimate, DateRange, E
 from schemas.settings import Settings  # noqa: E402
 from sinks import ClickHouseBackend, migrate, open_backend  # noqa: E402
 from sinks.ddl import INTERACTIONS_TABLE, SEARCH_EVENTS_TABLE  # noqa: E402
+from tests.bench.results import record  # noqa: E402
 
 END = datetime(2025, 6, 1, tzinfo=UTC)
 DAYS = 14
@@ -327,6 +329,7 @@ def run_child(kind: str, db: Path, days: float, log: Path, out: Path) -> dict[st
 
 
 def main() -> None:
+    load_before = [round(x, 2) for x in os.getloadavg()]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--keep", action="store_true", help="Keep the chDB folder.")
@@ -391,6 +394,7 @@ def main() -> None:
             f"export < 60 s: {full['wall_s']:.2f} s"
         )
         print(orjson.dumps(figures).decode())
+        record("analytics", figures, load_before=load_before)
     finally:
         if args.keep and not args.reuse:
             for item in work.iterdir():

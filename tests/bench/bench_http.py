@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from interaction_pipeline.http import INTERACTIONS_PATH, free_port  # noqa: E402
 from producers import InteractionProducer  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
+from tests.bench.results import record  # noqa: E402
 from tests.services import cleanup_unique, load_stack  # noqa: E402
 
 CLIENT_THREADS = 4
@@ -193,6 +194,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 6
 
 
 def main() -> None:
+    load_before = [round(x, 2) for x in os.getloadavg()]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="Events per throughput run.")
     parser.add_argument("--seconds", type=float, default=10.0, help="Length of the p99 run.")
@@ -267,7 +269,9 @@ def main() -> None:
         f"(p50 {figures['sdk_p50_ms_batch_100_at_rate']:.1f} ms)"
     )
     print("target: HTTP >= 0.5 x SDK with 1,000-event batches")
-    print(orjson.dumps({"bench": "http", **{k: round(v, 3) for k, v in figures.items()}}).decode())
+    rounded = {k: round(v, 3) for k, v in figures.items()}
+    print(orjson.dumps({"bench": "http", **rounded}).decode())
+    record("http", rounded, load_before=load_before)
 
 
 if __name__ == "__main__":

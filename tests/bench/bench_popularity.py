@@ -57,6 +57,7 @@ from stream_processors.keys import (  # noqa: E402
     history_member,
     sum_field,
 )
+from tests.bench.results import record  # noqa: E402
 from tests.services import load_stack  # noqa: E402
 
 DOCS = 5_000
@@ -419,6 +420,7 @@ def freshness(settings: Settings, rate: int, seconds: float) -> dict[str, float]
 
 # -- main ----------------------------------------------------------------------------------
 def main() -> None:
+    load_before = [round(x, 2) for x in os.getloadavg()]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--fresh-seconds", type=float, default=10.0)
@@ -486,6 +488,7 @@ def main() -> None:
         delete_topics(settings)
         delete_keys(settings, settings.redis.key_prefix, baseline_prefix)
     print(orjson.dumps({"bench": "popularity", **figures}).decode())
+    record("popularity", figures, load_before=load_before)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ The last line is the figures as JSON.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -63,6 +64,7 @@ from sinks.ddl import (  # noqa: E402
     INTERACTIONS_TABLE,
     interaction_row,
 )
+from tests.bench.results import record  # noqa: E402
 from tests.services import load_stack  # noqa: E402
 
 _TYPES = (["click"], ["click", "long_view"], ["purchase"], ["skip"], ["add_to_cart"])
@@ -265,6 +267,7 @@ def bench_queries(settings: Settings, rows: int, samples: int = 30) -> dict[str,
 
 
 def main() -> None:
+    load_before = [round(x, 2) for x in os.getloadavg()]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=600_000)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -319,6 +322,7 @@ def main() -> None:
                 f"p95 {latency['user_limit50_p95_ms']:.1f} ms"
             )
         print(orjson.dumps({"bench": "sink", **throughput, **latency}).decode())
+        record("sink", {**throughput, **latency}, load_before=load_before)
     finally:
         _delete_topics(settings)
         shutil.rmtree(folder, ignore_errors=True)
