@@ -26,32 +26,19 @@ def _queries() -> InteractionQueries:
 
 
 def _filter(
-    *,
-    feature_id: str | None,
     user_id: str | None,
-    session_id: str | None,
-    retriever_id: str | None,
-    query_id: str | None,
     interaction_type: str | builtins.list[str] | None,
     days: int | None,
-    since: datetime | None,
-    until: datetime | None,
+    **others: object,
 ) -> InteractionFilter:
+    """The query API's filter; a single type may be given as a plain string."""
     types = [interaction_type] if isinstance(interaction_type, str) else interaction_type
-    return InteractionFilter(
-        feature_id=feature_id,
-        user_id=user_id,
-        session_id=session_id,
-        retriever_id=retriever_id,
-        query_id=query_id,
-        interaction_type=types or [],
-        days=days,
-        since=since,
-        until=until,
+    return InteractionFilter.model_validate(
+        {"user_id": user_id, "interaction_type": types or [], "days": days, **others}
     )
 
 
-def list(
+def list(  # the seed's name; builtins.list is spelled out in this module
     user_id: str | None = None,
     interaction_type: str | builtins.list[str] | None = None,
     days: int | None = None,
@@ -67,13 +54,13 @@ def list(
     """Interactions matching every filter given, newest first: all of them, or the newest
     `limit`. Each item has the seed's fields (`.feature_id`, `.interaction_type`, ...)."""
     flt = _filter(
+        user_id,
+        interaction_type,
+        days,
         feature_id=feature_id,
-        user_id=user_id,
         session_id=session_id,
         retriever_id=retriever_id,
         query_id=query_id,
-        interaction_type=interaction_type,
-        days=days,
         since=since,
         until=until,
     )
@@ -89,17 +76,7 @@ def count(
     retriever_id: str | None = None,
 ) -> int:
     """How many interactions match (the same filters as `list`)."""
-    flt = _filter(
-        feature_id=feature_id,
-        user_id=user_id,
-        session_id=None,
-        retriever_id=retriever_id,
-        query_id=None,
-        interaction_type=interaction_type,
-        days=days,
-        since=None,
-        until=None,
-    )
+    flt = _filter(user_id, interaction_type, days, feature_id=feature_id, retriever_id=retriever_id)
     return _queries().count(flt)
 
 
