@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from producers._config import producer_config
 from producers._delivery import BulkResult, DeliveryError, DeliveryFailure
+from schemas.errors import DeliveryTimeoutError, ProducerQueueFullError
 from schemas.events import Event, InteractionEvent, SearchEvent
 from schemas.privacy import hash_user_id
 from schemas.settings import Settings
@@ -141,7 +142,10 @@ class InteractionProducer:
             except BufferError:
                 # librdkafka's local queue is full: serve delivery reports to make room.
                 if time.monotonic() > deadline:
-                    raise
+                    raise ProducerQueueFullError(
+                        f"the producer queue stayed full for {_QUEUE_FULL_MAX_WAIT_S:.0f} s: "
+                        "Kafka is not acknowledging events (is it up?)"
+                    ) from None
                 self._producer.poll(_QUEUE_FULL_WAIT_S)
         self._producer.poll(0)
 
@@ -174,7 +178,7 @@ class InteractionProducer:
         while pending.remaining and time.monotonic() < deadline:
             self._producer.poll(0.01)
         if pending.remaining:
-            raise TimeoutError(
+            raise DeliveryTimeoutError(
                 f"{pending.remaining} event(s) still unacknowledged after {timeout:.1f} s"
             )
 
@@ -186,7 +190,7 @@ class InteractionProducer:
         """Wait until every queued event is acknowledged; raise DeliveryError on any failure."""
         remaining = self._producer.flush(timeout)
         if remaining:
-            raise TimeoutError(f"{remaining} event(s) still queued after {timeout:.1f} s")
+            raise DeliveryTimeoutError(f"{remaining} event(s) still queued after {timeout:.1f} s")
         with self._lock:
             failures, self._failures = self._failures, []
         if failures:
@@ -200,7 +204,7 @@ class InteractionProducer:
         """
         try:
             self.flush(timeout)
-        except TimeoutError:
+        except DeliveryTimeoutError:
             self._producer.purge()
             self._producer.flush(1.0)
             with self._lock:

@@ -67,6 +67,14 @@ class KafkaUnavailableError(ServiceUnavailableError):
     """Kafka did not acknowledge, or could not be reached."""
 
 
+class ProducerQueueFullError(KafkaUnavailableError, BufferError):
+    """The producer's local queue stayed full: Kafka is not taking events fast enough."""
+
+
+class DeliveryTimeoutError(KafkaUnavailableError, TimeoutError):
+    """Events were still waiting for Kafka's acknowledgement when the wait ran out."""
+
+
 class RedisUnavailableError(ServiceUnavailableError):
     """Redis did not answer."""
 
