@@ -14,6 +14,7 @@ from interaction_pipeline.cli import (
     serve_cmd,
     simulate_cmd,
     stack_cmd,
+    training_cmd,
 )
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ for module in (
     simulate_cmd,
     analytics_cmd,
     clickhouse_cmd,
+    training_cmd,
 ):
     module.register(app)
 

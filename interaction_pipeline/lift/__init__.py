@@ -24,11 +24,12 @@ from interaction_pipeline.lift._clicks import (
 )
 from interaction_pipeline.lift._experiment import LiftConfig, QuerySplit, run_lift, split_queries
 from interaction_pipeline.lift._pairs import export_has_random_negatives
-from interaction_pipeline.lift._record import record_run
+from interaction_pipeline.lift._record import DEFAULT_RESULTS, record_run
 from interaction_pipeline.lift._report import stratified_lift
-from interaction_pipeline.lift._synthetic import synthetic_dataset
+from interaction_pipeline.lift._synthetic import synthetic_dataset, write_synthetic
 
 __all__ = [
+    "DEFAULT_RESULTS",
     "ClickModel",
     "LiftConfig",
     "QuerySplit",
@@ -43,5 +44,6 @@ __all__ = [
     "split_queries",
     "stratified_lift",
     "synthetic_dataset",
+    "write_synthetic",
     "zipf_weights",
 ]

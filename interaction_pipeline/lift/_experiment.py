@@ -52,7 +52,6 @@ from interaction_pipeline.training import (
     fine_tune,
     resolve_embedder,
 )
-from interaction_pipeline.training._cache import text_key
 from schemas.events import Event
 from schemas.settings import Settings
 from sinks import open_backend
@@ -162,13 +161,14 @@ def run_lift(
     base_embedder = embedder if embedder is not None else resolve_embedder(cfg.base_model)
     cached = CachedEmbedder(base_embedder, cache_dir, progress=progress)
     texts = dataset.document_texts()
-    warm_share = _cached_share(cached, list(texts.values()))
+    cached_before = len(cached.cache) if cached.cache is not None else 0
     base = EmbeddingRetriever(cached, progress=progress)
     say(
-        f"embedding {len(texts):,} documents ({warm_share:.0%} cached) and ranking "
+        f"embedding {len(texts):,} documents (cached ones are read back) and ranking "
         f"{len(judged)} judged queries with {base.model_id}"
     )
     base.index(texts)
+    warm_share = _cached_share(cached, cached_before, len(set(texts.values())))
     clock.lap("embed_corpus_s")
     depth = cfg.plan.page_size + cfg.plan.extra_candidates
     rankings = base.search({q: dataset.queries[q] for q in judged}, depth)
@@ -218,10 +218,11 @@ def run_lift(
     return report
 
 
-def _cached_share(cached: CachedEmbedder, texts: list[str]) -> float:
-    if cached.cache is None or not texts:
+def _cached_share(cached: CachedEmbedder, before: int, distinct: int) -> float:
+    """Share of the corpus that came from the on-disk cache (1.0: a warm run)."""
+    if cached.cache is None or not distinct:
         return 0.0
-    return sum(text_key(t) in cached.cache for t in texts) / len(texts)
+    return max(0.0, 1.0 - (len(cached.cache) - before) / distinct)
 
 
 def _simulate(

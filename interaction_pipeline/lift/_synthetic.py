@@ -5,11 +5,12 @@ third-party collection (Cranfield carries no licence of its own), so it writes o
 
 The shape gives fine-tuning something real to learn: every document is about one product
 (``noun``) and is one kind of text (a repair manual, a review, a shop listing, a history
-note); every query names a product and an intent. The relevant documents are the ones about
-that product whose kind matches the intent. A general-purpose embedder matches the product
-word and ranks all its documents close together, so it gets the intent only partly right;
-clicks teach which kind of text each intent wants, which carries over to products the
-training traffic never mentioned (the held-out queries).
+note), told by one sentence among two generic ones; every query names a product and an
+intent in two or three words. The relevant documents are the ones about that product whose
+kind matches the intent. A general-purpose embedder matches the product word and ranks all
+its documents close together, so it gets the intent only partly right (all-MiniLM-L6-v2:
+nDCG@10 about 0.73); clicks teach which kind of text each intent wants, which carries over
+to products the training traffic never mentioned (the held-out queries).
 """
 
 from __future__ import annotations
@@ -62,18 +63,23 @@ KINDS: Final[dict[str, tuple[str, ...]]] = {
     ),
 }
 
-INTENTS: Final[dict[str, tuple[str, ...]]] = {
-    "manual": ("my {n} is broken how do i fix it", "{n} not working what to do"),
-    "review": ("is the {n} any good", "which {n} should i get opinions"),
-    "listing": ("where can i get a {n} for less", "{n} discount"),
-    "history": ("when did people start using the {n}", "origin of the {n}"),
-}
-"""Intent -> query phrasings; the relevant kind of document has the intent's name."""
-
-_FILLER: Final = (
-    "Updated this year.", "Written by our editors.", "Read more below.", "See the photos.",
-    "Thanks for reading.", "Share this page.", "Questions are welcome.",
+GENERIC: Final = (
+    "The {n} comes in several colours and sizes.", "Many households own a {n}.",
+    "A {n} weighs less than you might think.", "The {n} is made of metal and plastic.",
+    "People use the {n} every day.", "This page is about the {n}.",
+    "The {n} needs little space.",
 )  # fmt: skip
+"""Sentences any kind of page about a product may hold: they blur the kinds for the embedder."""
+
+INTENTS: Final[dict[str, tuple[str, ...]]] = {
+    "manual": ("{n} help", "{n} guide"),
+    "review": ("{n} thoughts", "good {n}"),
+    "listing": ("{n} now", "get a {n}"),
+    "history": ("{n} background", "about the {n}"),
+}
+"""Intent -> short query phrasings, as users type them; the relevant kind has the intent's
+name. The words hint at the kind only loosely: what each means on this site is what clicks
+teach."""
 
 
 def synthetic_dataset(
@@ -94,11 +100,13 @@ def synthetic_dataset(
     for p, noun in enumerate(NOUNS[:products]):
         for kind, sentences in KINDS.items():
             for d in range(docs_per_kind):
-                picked = rng.choice(len(sentences), size=3, replace=False)
-                body = " ".join(sentences[int(i)].format(n=noun) for i in picked)
-                body += " " + _FILLER[int(rng.integers(len(_FILLER)))]
+                own = sentences[int(rng.integers(len(sentences)))]
+                shared = rng.choice(len(GENERIC), size=2, replace=False)
+                parts = [own, *(GENERIC[int(i)] for i in shared)]
+                order = rng.permutation(len(parts))
+                body = " ".join(parts[int(i)].format(n=noun) for i in order)
                 doc_id = f"p{p:02d}-{kind}-{d}"
-                corpus[doc_id] = Document(title=f"{noun.title()} {kind}", text=body)
+                corpus[doc_id] = Document(title=noun.title(), text=body)
                 by_kind.setdefault((noun, kind), []).append(doc_id)
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
