@@ -37,8 +37,12 @@ test: install lint types stack-up  ## The whole suite: lint, types, unit and int
 test-unit: install
 	$(PYTHON) -m pytest -m unit $(PYTEST_ARGS)
 
-demo: install stack-up  ## The main job end to end on local defaults.
+demo: install stack-up  ## The main job end to end on local defaults, then a short lift experiment.
 	interactions demo
+	@# Fine-tune on the pipeline's own clicks and measure the lift on human judgements: a
+	@# generated dataset, one seed (about a minute). The full run: docs/training.md.
+	interactions lift --synthetic --seeds 1 --searches 3000 --out out/demo/lift --no-stack
+	@echo "full experiment on any judged BEIR folder: interactions lift --dataset DIR [--record]"
 
 bench: install stack-up  ## Every benchmark; each prints ours beside its baseline and the ratio.
 	@set -e; for script in tests/bench/bench_*.py; do \
