@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from producers._delivery import BulkResult, DeliveryFailure
 from producers._producer import InteractionProducer
 from schemas.events import Event, InteractionEvent
 from schemas.settings import Settings
+from schemas.suppression import TombstoneSource
 from schemas.validation import describe
 
 log = logging.getLogger(__name__)
@@ -45,10 +47,12 @@ class BatchOutcome:
     event_ids: list[str | None]
     invalid: dict[int, list[str]] = field(default_factory=dict)
     not_delivered: dict[int, str] = field(default_factory=dict)
+    suppressed: dict[int, str] = field(default_factory=dict)
+    """Events of forgotten users, refused (schemas.suppression)."""
 
     @property
     def delivered(self) -> int:
-        return self.size - len(self.invalid) - len(self.not_delivered)
+        return self.size - len(self.invalid) - len(self.not_delivered) - len(self.suppressed)
 
 
 @dataclass(slots=True, eq=False)
@@ -76,9 +80,10 @@ class ProducerBridge:
         *,
         producer_factory: Callable[[Settings], InteractionProducer] | None = None,
         ack_timeout_s: float | None = None,
+        tombstones: TombstoneSource | None = None,
     ) -> None:
         self._settings = settings
-        self._factory = producer_factory or _default_producer
+        self._factory = producer_factory or partial(_default_producer, tombstones=tombstones)
         self._ack_timeout_s = ack_timeout_s or settings.http.ack_timeout_s
         self._context = {"max_future_skew_s": settings.events.max_future_skew_s}
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -176,6 +181,10 @@ class ProducerBridge:
             except (TypeError, ValueError) as exc:
                 outcome.invalid[index] = [f"event: {exc}"]
                 continue
+            refusal = producer.refusal(event)
+            if refusal is not None:
+                outcome.suppressed[index] = refusal
+                continue
             outcome.event_ids[index] = str(event.event_id)
             job.index_of.append(index)
             valid.append(event)
@@ -211,8 +220,10 @@ class ProducerBridge:
         job.loop.call_soon_threadsafe(_set_result, job.future, outcome)
 
 
-def _default_producer(settings: Settings) -> InteractionProducer:
-    return InteractionProducer(settings, config=PRODUCER_OVERRIDES)
+def _default_producer(
+    settings: Settings, *, tombstones: TombstoneSource | None = None
+) -> InteractionProducer:
+    return InteractionProducer(settings, config=PRODUCER_OVERRIDES, tombstones=tombstones)
 
 
 def _finished(job: _Job) -> bool:

@@ -22,10 +22,11 @@ from pydantic import ValidationError
 
 from producers._config import producer_config
 from producers._delivery import BulkResult, DeliveryError, DeliveryFailure
-from schemas.errors import DeliveryTimeoutError, ProducerQueueFullError
+from schemas.errors import DeliveryTimeoutError, ProducerQueueFullError, SuppressedUserError
 from schemas.events import Event, InteractionEvent, SearchEvent
 from schemas.privacy import hash_user_id
 from schemas.settings import Settings
+from schemas.suppression import ANONYMOUS_PREFIX, TombstoneSource
 from schemas.topics import Topics, interaction_key, search_key
 from schemas.validation import describe
 from schemas.wire import HEADER_EVENT_KIND, HEADER_SCHEMA_VERSION, encode
@@ -50,8 +51,13 @@ class InteractionProducer:
         *,
         config: dict[str, Any] | None = None,
         on_delivery: DeliveryCallback | None = None,
+        tombstones: TombstoneSource | None = None,
     ) -> None:
+        """`tombstones` (e.g. `stream_processors.suppression.RedisTombstones`) makes `send`
+        refuse events of forgotten users with `SuppressedUserError`; without it the worker
+        and the sink still drop them downstream."""
         self._settings = settings
+        self._tombstones = tombstones
         self._topics = Topics.from_settings(settings)
         self._hmac_key = (
             settings.privacy.user_id_hmac_key.get_secret_value()
@@ -70,10 +76,44 @@ class InteractionProducer:
             event = model.model_validate(event, context=self._validation_context)
         elif not isinstance(event, model):
             raise TypeError(f"expected {model.__name__} or a mapping, got {type(event).__name__}")
-        if self._hmac_key and event.user_id is not None:
-            hashed = hash_user_id(event.user_id, self._hmac_key)
-            event = event.model_copy(update={"user_id": hashed})
+        if self._hmac_key and (event.user_id is not None or event.anonymous_id is not None):
+            event = event.model_copy(update=self._hashed_ids(event))
+        reason = self._refusal(event)
+        if reason is not None:
+            raise SuppressedUserError(reason)
         return event
+
+    def _hashed_ids(self, event: Event) -> dict[str, str]:
+        assert self._hmac_key is not None
+        return {
+            name: hash_user_id(value, self._hmac_key)
+            for name, value in (("user_id", event.user_id), ("anonymous_id", event.anonymous_id))
+            if value is not None
+        }
+
+    def _refusal(self, stored: Event) -> str | None:
+        """Why an event (ids as stored) must not be sent: its user was forgotten (GDPR)."""
+        if self._tombstones is None or (stored.user_id is None and stored.anonymous_id is None):
+            return None
+        tombstones = self._tombstones.current()
+        if not tombstones:
+            return None
+        event_ms = int(stored.timestamp.timestamp() * 1000)
+        subject = tombstones.subject_of(stored.user_id, stored.anonymous_id, event_ms)
+        if subject is None:
+            return None
+        field = "anonymous_id" if subject.startswith(ANONYMOUS_PREFIX) else "user_id"
+        return (
+            f"{field}: was forgotten (erasure request) after this event's timestamp; events "
+            "of a forgotten user up to that time are refused"
+        )
+
+    def refusal(self, event: Event) -> str | None:
+        """`_refusal` for an event as the caller gave it (ids not hashed yet): the check the
+        HTTP collector runs per event before sending the rest of a batch."""
+        if self._hmac_key and (event.user_id is not None or event.anonymous_id is not None):
+            event = event.model_copy(update=self._hashed_ids(event))
+        return self._refusal(event)
 
     # -- sending ---------------------------------------------------------------------------
     def send(self, event: EventInput) -> InteractionEvent:
@@ -108,6 +148,9 @@ class InteractionProducer:
                 prepared = self._prepare(kind, raw)
             except ValidationError as exc:
                 result.invalid[index] = describe(exc)
+                continue
+            except SuppressedUserError as exc:
+                result.invalid[index] = [str(exc)]
                 continue
             pending.add()
             self._produce(prepared, partial(self._bulk_report, result, pending, index), index)

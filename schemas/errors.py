@@ -48,6 +48,12 @@ class PayloadTooLargeError(InvalidInputError):
     """A request body or an event batch over the configured limits."""
 
 
+class SuppressedUserError(InvalidInputError):
+    """An event of a forgotten user, at or before the time they were forgotten (GDPR).
+
+    Refused by the collector and the SDK; the message names the field, never the id."""
+
+
 class ConfigurationError(InteractionPipelineError, ValueError):
     """A setting, or a combination of settings, that the pipeline cannot run with."""
 
@@ -112,6 +118,7 @@ class DependencyMissingError(InteractionPipelineError, ImportError):
 
 HTTP_STATUS: dict[type[InteractionPipelineError], int] = {
     PayloadTooLargeError: 413,
+    SuppressedUserError: 409,
     DecodeError: 400,
     InvalidInputError: 422,
     ConfigurationError: 422,

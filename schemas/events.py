@@ -96,6 +96,11 @@ class _EventBase(BaseModel):
         description="Event time in UTC (RFC 3339). Set on arrival when missing.",
     )
     user_id: Identifier | None = Field(None, description="User id, or its HMAC.")
+    anonymous_id: Identifier | None = Field(
+        None,
+        description="Device or cookie id before login, or its HMAC; linked to a user_id by "
+        "identify, so history and erasure follow the person.",
+    )
     session_id: Identifier | None = Field(None, description="Session id.")
     retriever_id: Identifier | None = Field(None, description="Retriever that served results.")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlparse
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
@@ -284,6 +284,12 @@ class SinkSettings(Section):
     )
 
 
+ApiScope = Literal["ingest", "read", "admin"]
+"""What an API key may do on the HTTP service: `ingest` POSTs events (what a browser SDK
+holds), `read` reads counts, history and stored events, `admin` deletes (interactions, users)."""
+API_SCOPES: tuple[ApiScope, ...] = get_args(ApiScope)
+
+
 class HttpSettings(Section):
     """The HTTP service (`interactions serve`)."""
 
@@ -296,7 +302,17 @@ class HttpSettings(Section):
         default_factory=list,
         description=(
             'API keys, JSON list: ["k1","k2"]. Sent as X-API-Key or Authorization: Bearer. '
-            "None configured: only loopback clients may call /v1."
+            "Each has every scope (ingest, read, admin); see HTTP_API_KEY_SCOPES for keys "
+            "with fewer. None configured in either: only loopback clients may call /v1."
+        ),
+    )
+    api_key_scopes: dict[SecretStr, list[ApiScope]] = Field(
+        default_factory=dict,
+        description=(
+            'API keys with scopes, JSON object: {"k-browser": ["ingest"], "k-dash": ["read"], '
+            '"k-ops": ["read", "admin"]}. ingest: POST events; read: GET routes, popularity '
+            "counts and boost, user history; admin: DELETE routes (an interaction, a user). "
+            "A wrong scope answers 403. A key also in HTTP_API_KEYS keeps every scope."
         ),
     )
     max_body_bytes: int = Field(
@@ -305,6 +321,29 @@ class HttpSettings(Section):
     ack_timeout_s: float = Field(
         30.0, gt=0, description="How long a POST waits for Kafka's acknowledgement (503 after)."
     )
+
+    @field_validator("api_key_scopes")
+    @classmethod
+    def _scoped_keys_are_usable(
+        cls, value: dict[SecretStr, list[ApiScope]]
+    ) -> dict[SecretStr, list[ApiScope]]:
+        for key, scopes in value.items():
+            if not key.get_secret_value():
+                raise ValueError("an API key must not be empty")
+            if not scopes:
+                raise ValueError(f"a key must have at least one of the scopes {list(API_SCOPES)}")
+        return value
+
+    def key_scopes(self) -> dict[str, frozenset[ApiScope]]:
+        """Every configured key (as sent by clients) and what it may do: the one place that
+        merges the two settings (a plain key has every scope)."""
+        merged: dict[str, frozenset[ApiScope]] = {
+            k.get_secret_value(): frozenset(v) for k, v in self.api_key_scopes.items()
+        }
+        for key in self.api_keys:
+            if key.get_secret_value():
+                merged[key.get_secret_value()] = frozenset(API_SCOPES)
+        return merged
 
 
 class PrivacySettings(Section):
@@ -319,6 +358,39 @@ class PrivacySettings(Section):
     def hasher(self) -> UserIdHasher:
         """The one helper that turns a user id into the id as stored."""
         return UserIdHasher(self.user_id_hmac_key)
+
+
+class ErasureSettings(Section):
+    """Forgetting users (GDPR): how fast every part learns of a deletion, how long one waits."""
+
+    model_config = SettingsConfigDict(env_prefix="ERASURE_")
+    title: ClassVar[str] = "Erasure (GDPR)"
+
+    refresh_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often the worker, the sink and the producers re-read the tombstone "
+        "version (one Redis GET); a deletion waits about this long for them.",
+    )
+    max_stale_s: float = Field(
+        30.0,
+        gt=0,
+        description="The sink keeps writing with tombstones this old while Redis does not "
+        "answer, then pauses; a deletion stops waiting for a consumer silent this long.",
+    )
+    tombstone_days: int = Field(
+        30,
+        ge=1,
+        description="How long a tombstone is kept (and checked): longer than the Kafka "
+        "retention and any producer's offline queue, so no covered event can arrive later.",
+    )
+    request_wait_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long DELETE /v1/retrievers/users/{id} waits for its job before "
+        "answering 202 with the job id instead of 200 with what was removed.",
+    )
 
 
 class StackSettings(Section):
@@ -347,6 +419,7 @@ SECTIONS: dict[str, type[Section]] = {
     "sink": SinkSettings,
     "http": HttpSettings,
     "privacy": PrivacySettings,
+    "erasure": ErasureSettings,
     "stack": StackSettings,
 }
 
@@ -369,6 +442,7 @@ class Settings(BaseModel):
     sink: SinkSettings = Field(default_factory=SinkSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    erasure: ErasureSettings = Field(default_factory=ErasureSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 
     @model_validator(mode="before")
@@ -421,6 +495,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
         ("sink", "sink_"),
         ("http", "http_"),
         ("privacy", ""),
+        ("erasure", "erasure_"),
         ("stack", "stack_"),
     )
     for field in SECTIONS[section].model_fields
@@ -484,4 +559,6 @@ def _env_value(value: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
     return value.get_secret_value() if isinstance(value, SecretStr) else value

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
 import pyarrow as pa
 
+from schemas.suppression import Tombstones
 from sinks._decode import DecodedChunk, Span, TopicPartition
+from sinks._suppress import suppress_block
 from sinks._workers import result
-from sinks.ddl import COL_KAFKA_OFFSET, COL_KAFKA_PARTITION, COL_KAFKA_TOPIC
+from sinks.ddl import COL_KAFKA_OFFSET, COL_KAFKA_PARTITION, COL_KAFKA_TOPIC, COL_USER_ID
 
 Decoded = DecodedChunk | Future[DecodedChunk]
 
@@ -31,6 +34,8 @@ class Batch:
         self._pending: list[Decoded] = []
         self._blocks: dict[str, list[pa.Table]] = {}
         self._spans: dict[TopicPartition, Span] = {}
+        self.tombstone_version = -1
+        """The tombstone version this batch was last filtered with (-1: not filtered)."""
 
     def add(self, decoded: Decoded, messages: int) -> None:
         """A chunk of `messages` messages, decoded or being decoded."""
@@ -106,6 +111,25 @@ class Batch:
             removed += data.num_rows - kept.num_rows
             self._blocks[table] = [kept]
         return removed
+
+    def suppress(self, tombstones: Tombstones) -> Counter[str]:
+        """Drop rows of forgotten users (every table with a user_id); per subject, how many.
+
+        Offsets to commit are unchanged: dropped messages are done with, like stored ones."""
+        self.resolve()
+        self.tombstone_version = tombstones.version
+        dropped: Counter[str] = Counter()
+        if not tombstones:
+            return dropped
+        for table in list(self._blocks):
+            data = self._table(table)
+            if COL_USER_ID not in data.column_names:
+                continue
+            kept, gone = suppress_block(data, tombstones)
+            if gone:
+                self._blocks[table] = [kept]
+                dropped.update(gone)
+        return dropped
 
     def forget_partitions(self, partitions: set[TopicPartition]) -> int:
         """Drop everything read from `partitions` (revoked: their new owner re-reads them);

@@ -41,6 +41,11 @@ class SinkMetrics:
             "Failed insert attempts that were retried (ClickHouse down or busy).",
             registry=r,
         )
+        self.suppressed = Counter(
+            "interactions_sink_suppressed_total",
+            "Events of forgotten users dropped before insert (GDPR tombstones).",
+            registry=r,
+        )
         self.duplicates_skipped = Counter(
             "interactions_sink_duplicates_skipped",
             "Messages not inserted because an earlier run already had (crash before commit).",

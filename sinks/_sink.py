@@ -21,6 +21,7 @@ skips rows already stored).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -31,8 +32,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from schemas.errors import BackendError
+from schemas.errors import BackendError, ServiceUnavailableError
 from schemas.settings import Settings
+from schemas.suppression import TombstoneSource
 from schemas.topics import Topics
 from sinks._arrow import table_schema
 from sinks._backend import ClickHouseBackend
@@ -64,6 +66,8 @@ class SinkStats:
     batches: int = 0
     retries: int = 0
     duplicates_skipped: int = 0
+    suppressed: int = 0
+    """Messages of forgotten users dropped (GDPR tombstones)."""
     revoked_dropped: int = 0
     started_at: float | None = None
     """Wall-clock time (epoch s) the sink was subscribed and began to consume."""
@@ -90,6 +94,7 @@ class SinkStats:
             "batches": self.batches,
             "retries": self.retries,
             "duplicates_skipped": self.duplicates_skipped,
+            "suppressed": self.suppressed,
             "first_read_at": self.first_read_at,
             "last_commit_at": self.last_commit_at,
             "rows_per_s": self.rows_per_s,
@@ -129,6 +134,7 @@ class ClickHouseSink:
         metrics: SinkMetrics | None = None,
         consumer_overrides: dict[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tombstones: TombstoneSource | None = None,
     ) -> None:
         self._settings = settings
         self._backend = backend
@@ -155,6 +161,7 @@ class ClickHouseSink:
         self._retrying: Batch | None = None
         self._let_others_in = settings.sink.release_chdb and backend.kind == "chdb"
         self._waiters_checked_at = 0.0
+        self._tombstones = tombstones
 
     @property
     def stats(self) -> SinkStats:
@@ -166,7 +173,10 @@ class ClickHouseSink:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        """Fail loudly now rather than later: ClickHouse tables, the broker, the topics."""
+        """Fail loudly now rather than later: ClickHouse tables, the broker, the topics,
+        and the tombstones of forgotten users (nothing is written before they are known)."""
+        if self._tombstones is not None:
+            self._tombstones.load()
         migrate(self._backend, retention_days=self._settings.clickhouse.retention_days)
         schemas = {
             table: table_schema(self._backend, table, columns)
@@ -246,6 +256,7 @@ class ClickHouseSink:
             self._settle()  # commit promptly (or start retrying) even when no batch is due
         self._maybe_let_others_in()
         self._maybe_report_lag()
+        self._acknowledge_idle()
 
     def _batch_due(self) -> bool:
         batch = self._batch
@@ -315,8 +326,8 @@ class ClickHouseSink:
             self._sealed = None
         if not batch.empty:
             try:
-                self._skip_stored(batch, recheck=False)
-            except BackendError as exc:
+                self._prepare(batch, recheck=False)
+            except ServiceUnavailableError as exc:
                 self._retry(batch, exc)
             else:
                 self._inflight = (batch, self._inserter.submit(self._write, batch))
@@ -340,7 +351,7 @@ class ClickHouseSink:
         self._done(batch, written)
         return True
 
-    def _retry(self, batch: Batch, error: BackendError) -> bool:
+    def _retry(self, batch: Batch, error: ServiceUnavailableError) -> bool:
         """Insert `batch` again and again with backoff, consumption paused meanwhile."""
         delay = self._settings.sink.retry_initial_s
         self._retrying = batch
@@ -349,7 +360,7 @@ class ClickHouseSink:
         finally:
             self._retrying = None
 
-    def _retry_loop(self, batch: Batch, error: BackendError, delay: float) -> bool:
+    def _retry_loop(self, batch: Batch, error: ServiceUnavailableError, delay: float) -> bool:
         while True:
             self._stats.retries += 1
             self._metrics.retries.inc()
@@ -361,15 +372,41 @@ class ClickHouseSink:
                 self._resume()
                 return True
             try:
-                self._skip_stored(batch, recheck=True)
+                self._prepare(batch, recheck=True)
                 written = self._write(batch)
                 break
-            except BackendError as exc:
+            except ServiceUnavailableError as exc:
                 error = exc
                 delay = min(delay * 2, self._settings.sink.retry_max_s)
         self._done(batch, written)
         self._resume()
         return True
+
+    def _prepare(self, batch: Batch, *, recheck: bool) -> None:
+        """Before every insert attempt: skip what is stored, drop forgotten users' rows
+        with the newest tombstones (raises RedisUnavailableError once they are too old)."""
+        self._skip_stored(batch, recheck=recheck)
+        if self._tombstones is None:
+            return
+        dropped = batch.suppress(self._tombstones.current())
+        if dropped:
+            total = sum(dropped.values())
+            self._stats.suppressed += total
+            self._metrics.suppressed.inc(total)
+            self._tombstones.count_dropped(dropped)
+
+    def _acknowledge(self, version: int) -> None:
+        """Tell a waiting deletion that everything written from now on is filtered with at
+        least `version` (after a committed batch, and when nothing is being inserted)."""
+        if self._tombstones is not None and version >= 0:
+            self._tombstones.ack(version)
+
+    def _acknowledge_idle(self) -> None:
+        if self._tombstones is None or self._inflight is not None:
+            return
+        # Stale tombstones: nothing is written until they are fresh again (_prepare).
+        with contextlib.suppress(ServiceUnavailableError):
+            self._acknowledge(self._tombstones.current().version)
 
     def _skip_stored(self, batch: Batch, *, recheck: bool) -> None:
         skipped = self._guard.filter(batch, recheck=recheck)
@@ -392,6 +429,7 @@ class ClickHouseSink:
 
     def _done(self, batch: Batch, written: dict[str, int]) -> None:
         self._commit(batch)
+        self._acknowledge(batch.tombstone_version)
         self._stats.last_commit_at = time.time()
         self._stats.batches += 1
         self._stats.messages += batch.messages

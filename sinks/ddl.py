@@ -72,6 +72,7 @@ EVENT_TABLES: Final = (INTERACTIONS_TABLE, SEARCH_EVENTS_TABLE)
 COL_EVENT_ID: Final = "event_id"
 COL_TIMESTAMP: Final = "timestamp"
 COL_USER_ID: Final = "user_id"
+COL_ANONYMOUS_ID: Final = "anonymous_id"
 COL_SESSION_ID: Final = "session_id"
 COL_RETRIEVER_ID: Final = "retriever_id"
 COL_QUERY_ID: Final = "query_id"
@@ -107,6 +108,7 @@ INTERACTION_COLUMNS: Final = (
     COL_INTERACTION_TYPE,
     COL_POSITION,
     COL_USER_ID,
+    COL_ANONYMOUS_ID,
     COL_SESSION_ID,
     COL_RETRIEVER_ID,
     COL_QUERY_ID,
@@ -125,6 +127,7 @@ SEARCH_EVENT_COLUMNS: Final = (
     COL_RESULTS,
     COL_TOTAL_HITS,
     COL_USER_ID,
+    COL_ANONYMOUS_ID,
     COL_SESSION_ID,
     COL_RETRIEVER_ID,
     COL_METADATA,
@@ -231,6 +234,29 @@ SETTINGS non_replicated_deduplication_window = 1000
 """Schema 2 of `search_events`: the same columns, sorted by day first (the primary key then
 prunes date ranges, which makes the `idx_timestamp` skip index of schema 1 redundant)."""
 
+
+def _with_anonymous_id(ddl: str) -> str:
+    """A schema-1/2 table DDL as schema 3 has it: `anonymous_id` after `user_id`, indexed."""
+    return ddl.replace(
+        f"    {COL_USER_ID} String,\n",
+        f"    {COL_USER_ID} String,\n    {COL_ANONYMOUS_ID} String,\n",
+    ).replace(
+        f"    INDEX idx_user_id {COL_USER_ID} TYPE bloom_filter(0.01) GRANULARITY 1,\n",
+        f"    INDEX idx_user_id {COL_USER_ID} TYPE bloom_filter(0.01) GRANULARITY 1,\n"
+        f"    INDEX idx_anonymous_id {COL_ANONYMOUS_ID} TYPE bloom_filter(0.01) GRANULARITY 1,\n",
+    )
+
+
+def _add_anonymous_id(table: str) -> tuple[str, str]:
+    """Schema 3 on an existing table (idempotent): the column, then its skip index."""
+    return (
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {COL_ANONYMOUS_ID} String "
+        f"DEFAULT '' AFTER {COL_USER_ID}",
+        f"ALTER TABLE {table} ADD INDEX IF NOT EXISTS idx_anonymous_id {COL_ANONYMOUS_ID} "
+        "TYPE bloom_filter(0.01) GRANULARITY 1",
+    )
+
+
 _REJECTS_DDL: Final = f"""
 CREATE TABLE IF NOT EXISTS {REJECTS_TABLE}
 (
@@ -319,6 +345,11 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             ),
         ),
     ),
+    Migration(
+        3,
+        "anonymous_id on both event tables (identity across login)",
+        (*_add_anonymous_id(INTERACTIONS_TABLE), *_add_anonymous_id(SEARCH_EVENTS_TABLE)),
+    ),
 )
 """Append only: never edit an applied step, add a new one with the next version."""
 
@@ -375,8 +406,8 @@ SHARDING_KEYS: Final[Mapping[str, str]] = {
 copies a producer resent sit on one shard, where ReplacingMergeTree can fold them."""
 
 _TABLE_DDL: Final[Mapping[str, str]] = {
-    INTERACTIONS_TABLE: _INTERACTIONS_DDL,
-    SEARCH_EVENTS_TABLE: _SEARCH_EVENTS_DDL_V2,
+    INTERACTIONS_TABLE: _with_anonymous_id(_INTERACTIONS_DDL),
+    SEARCH_EVENTS_TABLE: _with_anonymous_id(_SEARCH_EVENTS_DDL_V2),
     REJECTS_TABLE: _REJECTS_DDL,
 }
 """Each table as the newest schema has it (what a fresh cluster or `clickhouse ddl` gets)."""
@@ -459,6 +490,7 @@ def interaction_row(
         list(event.interaction_type),
         event.position,
         _id(event.user_id),
+        _id(event.anonymous_id),
         _id(event.session_id),
         _id(event.retriever_id),
         _id(event.query_id),
@@ -483,6 +515,7 @@ def search_event_row(
         list(event.results),
         event.total_hits,
         _id(event.user_id),
+        _id(event.anonymous_id),
         _id(event.session_id),
         _id(event.retriever_id),
         _metadata_json(event.metadata),
@@ -521,6 +554,7 @@ def interaction_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
         "position": row[COL_POSITION],
         "metadata": orjson.loads(metadata) if isinstance(metadata, str | bytes) else metadata,
         "user_id": _opt(row[COL_USER_ID]),
+        "anonymous_id": _opt(row.get(COL_ANONYMOUS_ID, ABSENT)),
         "session_id": _opt(row[COL_SESSION_ID]),
         "retriever_id": _opt(row[COL_RETRIEVER_ID]),
         "query_id": _opt(row[COL_QUERY_ID]),
@@ -541,6 +575,7 @@ def search_event_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
         "total_hits": int(row[COL_TOTAL_HITS]),
         "metadata": orjson.loads(metadata) if isinstance(metadata, str | bytes) else metadata,
         "user_id": _opt(row[COL_USER_ID]),
+        "anonymous_id": _opt(row.get(COL_ANONYMOUS_ID, ABSENT)),
         "session_id": _opt(row[COL_SESSION_ID]),
         "retriever_id": _opt(row[COL_RETRIEVER_ID]),
     }

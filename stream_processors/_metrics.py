@@ -38,6 +38,11 @@ class WorkerMetrics:
             "Messages that did not decode or validate, sent to the dead-letter topic.",
             registry=r,
         )
+        self.suppressed = Counter(
+            "popularity_suppressed_total",
+            "Events of forgotten users dropped (event time at or before their tombstone).",
+            registry=r,
+        )
         self.lag = Gauge(
             "popularity_consumer_lag",
             "Messages in the partition after the last one applied.",

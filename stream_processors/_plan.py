@@ -17,6 +17,7 @@ from typing import Final, Protocol
 from schemas.errors import DecodeError
 from schemas.events import effective_types
 from schemas.settings import Settings
+from schemas.suppression import NO_TOMBSTONES, Tombstones
 from schemas.wire import decode_interaction
 from stream_processors._windows import Timeliness, hour_of, timeliness
 from stream_processors.keys import history_member
@@ -75,6 +76,10 @@ class Plan:
     features: dict[tuple[str, str, int], FeatureEvents] = field(default_factory=dict)
     history: dict[str, dict[str, int]] = field(default_factory=dict)
     """user_id -> history member -> latest event time (ms)."""
+    anonymous_history: dict[str, dict[str, int]] = field(default_factory=dict)
+    """anonymous_id (events without a user_id) -> history member -> latest event time."""
+    suppressed: Counter[str] = field(default_factory=Counter)
+    """Tombstone subject -> events of a forgotten user dropped (schemas.suppression)."""
     rejected: list[Rejected] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     """late / future counts for metrics."""
@@ -94,7 +99,12 @@ class Planner:
         self._max_future_skew_s = settings.events.max_future_skew_s
         self._history_ms = settings.popularity.history_days * _DAY_MS
 
-    def plan(self, records: Sequence[KafkaRecord], now_ms: int) -> Plan:
+    def plan(
+        self,
+        records: Sequence[KafkaRecord],
+        now_ms: int,
+        tombstones: Tombstones = NO_TOMBSTONES,
+    ) -> Plan:
         plan = Plan(now_ms)
         history_cutoff = now_ms - self._history_ms
         now = datetime.fromtimestamp(now_ms / 1000, UTC)
@@ -113,13 +123,22 @@ class Planner:
                 plan.rejected.append(Rejected(record, exc.reason))
                 continue
             event_ms = int(event.timestamp.timestamp() * 1000)
+            if tombstones:
+                subject = tombstones.subject_of(event.user_id, event.anonymous_id, event_ms)
+                if subject is not None:
+                    plan.suppressed[subject] += 1
+                    continue
             when = timeliness(event_ms, now_ms, self._max_window_days, self._max_future_skew_s)
             if when is Timeliness.FUTURE:
                 plan.outcomes["future"] += 1
                 continue
             types = effective_types(event, self._long_view_ms)
-            if event.user_id is not None and event_ms >= history_cutoff:
-                members = plan.history.setdefault(event.user_id, {})
+            owner = plan.history
+            person = event.user_id
+            if person is None and event.anonymous_id is not None:
+                owner, person = plan.anonymous_history, event.anonymous_id
+            if person is not None and event_ms >= history_cutoff:
+                members = owner.setdefault(person, {})
                 for interaction_type in types:
                     member = history_member(interaction_type, event.feature_id)
                     if event_ms > members.get(member, -1):

@@ -23,6 +23,7 @@ from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from schemas.suppression import NO_TOMBSTONES, Tombstones, TombstoneSource
 from schemas.topics import (
     DLQ_HEADER_COMPONENT,
     DLQ_HEADER_REASON,
@@ -68,6 +69,7 @@ class PopularityRuntime:
         on_fatal: Callable[[BaseException], None],
         retry_initial_s: float = 0.1,
         retry_max_s: float = 5.0,
+        tombstones: TombstoneSource | None = None,
     ) -> None:
         self._store = store
         self._planner = planner
@@ -78,6 +80,8 @@ class PopularityRuntime:
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self._lock = asyncio.Lock()
+        self._tombstones = tombstones
+        self._acked = -1
         self.last_offsets: dict[tuple[str, int], int] = {}
 
     async def process(self, records: Sequence[KafkaRecord]) -> None:
@@ -112,6 +116,15 @@ class PopularityRuntime:
     def forget_published(self) -> None:
         self._store.forget_published()
 
+    async def refresh_tombstones(self) -> None:
+        """Idle or not, acknowledge the newest tombstones within a refresh interval: taken
+        under the batch lock, so no batch filtered with an older version is in flight."""
+        if self._tombstones is None:
+            return
+        async with self._lock:
+            current = await self._retrying(self._current_tombstones)
+            await self._ack(current.version)
+
     # -- internals -------------------------------------------------------------------------
     async def _guarded(self, work: Awaitable[Any]) -> Any:
         try:
@@ -123,10 +136,22 @@ class PopularityRuntime:
             self._on_fatal(exc)
             raise
 
+    async def _current_tombstones(self) -> Tombstones:
+        if self._tombstones is None:
+            return NO_TOMBSTONES
+        return await asyncio.to_thread(self._tombstones.current)
+
+    async def _ack(self, version: int) -> None:
+        """Every batch applied from now on is filtered with >= version (erasure waits)."""
+        if self._tombstones is not None and version > self._acked:
+            await asyncio.to_thread(self._tombstones.ack, version)
+            self._acked = version
+
     async def _process(self, records: Sequence[KafkaRecord]) -> None:
         started = time.perf_counter()
         async with self._lock:
-            plan = self._planner.plan(records, now_ms(self._clock))
+            tombstones = await self._retrying(self._current_tombstones)
+            plan = self._planner.plan(records, now_ms(self._clock), tombstones)
             acks = [
                 await self._dead_letter(r.record.key, r.record.value or b"", dead_letter_headers(r))
                 for r in plan.rejected
@@ -135,7 +160,11 @@ class PopularityRuntime:
             await self._retrying(lambda: self._store.publish(changes))
             for ack in acks:
                 await ack
+            await self._ack(tombstones.version)
+            if plan.suppressed and self._tombstones is not None:
+                await asyncio.to_thread(self._tombstones.count_dropped, dict(plan.suppressed))
         m = self.metrics
+        m.suppressed.inc(sum(plan.suppressed.values()))
         m.applied.inc(result.applied)
         m.duplicates.labels("offset").inc(result.replayed)
         m.duplicates.labels("event_id").inc(result.duplicates)

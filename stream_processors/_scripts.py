@@ -13,7 +13,14 @@ from functools import cache
 from importlib.resources import files
 from typing import Final
 
-from stream_processors.keys import DUE_FIELD, FIELD_SEP, HOUR_MS, LO_PREFIX
+from stream_processors.keys import (
+    DUE_FIELD,
+    ERASED_FIELD,
+    FIELD_SEP,
+    HOUR_MS,
+    LO_PREFIX,
+    OFFSET_PREFIX,
+)
 
 EXPIRY_SLACK_MS: Final = 86_400_000
 """Feature keys outlive their newest bucket's last window by a day (clock skew, slow sweeps)."""
@@ -22,6 +29,8 @@ _CONSTANTS: Final = {
     "__SEP__": FIELD_SEP,
     "__LO__": LO_PREFIX,
     "__DUE__": DUE_FIELD,
+    "__ERASED__": ERASED_FIELD,
+    "__OFFSET__": OFFSET_PREFIX,
     "__HOUR_MS__": str(HOUR_MS),
     "__EXPIRY_SLACK_MS__": str(EXPIRY_SLACK_MS),
 }
@@ -53,10 +62,21 @@ class Scripts:
     read_states: Script
     history: Script
     publish: Script
+    tombstone: Script
+    erase: Script
 
     @property
     def all(self) -> tuple[Script, ...]:
-        return (self.apply, self.sweep, self.range, self.read_states, self.history, self.publish)
+        return (
+            self.apply,
+            self.sweep,
+            self.range,
+            self.read_states,
+            self.history,
+            self.publish,
+            self.tombstone,
+            self.erase,
+        )
 
 
 @cache
@@ -69,4 +89,6 @@ def scripts() -> Scripts:
         read_states=Script("read_states", _read("read_states")),
         history=Script("history", _read("history")),
         publish=Script("publish", common + _read("publish")),
+        tombstone=Script("tombstone", _read("tombstone")),
+        erase=Script("erase", common + _read("erase")),
     )

@@ -34,8 +34,9 @@ from schemas.interaction_types import TypeRegistry
 from schemas.settings import Settings
 from stream_processors._plan import Plan
 from stream_processors._scripts import Script, scripts
+from stream_processors._trending import REMOVE, TrendingLayout
 from stream_processors._windows import HOURS_PER_DAY, Clock, check_windows, now_ms
-from stream_processors.keys import FIELD_SEP, RedisKeys, offset_field
+from stream_processors.keys import RedisKeys, offset_field
 
 _PUBLISHED_CACHE_MAX: Final = 50_000
 """Features whose last published scores are remembered (to send only changes); then reset."""
@@ -44,7 +45,8 @@ _DUE_ROUNDS: Final = 200
 """At most this many due batches per partition and sweep call; the next call goes on."""
 _EVENT: Final = struct.Struct(">qi16s")
 """offset, hour bucket, event_id; followed by the comma-separated types and a zero byte."""
-_REMOVE: Final = "0"
+_RESET: Final = 2
+"""apply.lua's `is_full` when an erasure changed the feature since the worker last saw it."""
 _DUE_UNCHANGED: Final = -2
 """apply.lua's next-due time when it cannot have changed since its last reply."""
 REDIS_TIMEOUT_S: Final = 30.0
@@ -117,9 +119,7 @@ class PopularityStore:
         self._scripts = scripts()
         self._published: dict[str, Published] = {}
         self._forget = False
-        self._trending_keys: dict[tuple[int, str | None], str] = {}
-        self._fields: dict[bytes, tuple[int, str, float] | None] = {}
-        self._weighted = {days: self._keys.trending(days, None) for days in self._windows}
+        self._layout = TrendingLayout(self._keys, self._registry, self._windows)
         self._due_keys: dict[tuple[str, int], str] = {}
 
     async def load_scripts(self) -> None:
@@ -175,15 +175,13 @@ class PopularityStore:
             calls.append((self._scripts.apply, self._keys.feature_keys(feature_id), args))
             owners.append((feature_id, topic, partition))
         cutoff = plan.now_ms - self._history_ms
-        for user_id, members in plan.history.items():
+        histories = [(self._keys.user_history(u), m) for u, m in plan.history.items()]
+        histories += [
+            (self._keys.anonymous_history(a), m) for a, m in plan.anonymous_history.items()
+        ]
+        for key, members in histories:
             entries = "\n".join(f"{score}\t{member}" for member, score in members.items())
-            calls.append(
-                (
-                    self._scripts.history,
-                    [self._keys.user_history(user_id)],
-                    [cutoff, self._history_ms, entries],
-                )
-            )
+            calls.append((self._scripts.history, [key], [cutoff, self._history_ms, entries]))
         replies = await self._run(calls)
         result = ApplyResult(features=len(owners))
         changes = SharedSetWrites()
@@ -192,7 +190,16 @@ class PopularityStore:
             result.applied += applied
             result.replayed += replayed
             result.duplicates += duplicates
-            self._collect(changes, feature_id, topic, partition, int(due), counts, bool(full_reply))
+            self._collect(
+                changes,
+                feature_id,
+                topic,
+                partition,
+                int(due),
+                counts,
+                bool(full_reply),
+                reset=full_reply == _RESET,
+            )
         return result, changes
 
     async def _run(self, calls: list[tuple[Script, list[str], list[Any]]]) -> list[Any]:
@@ -212,31 +219,6 @@ class PopularityStore:
         raise ResponseError("unreachable")  # pragma: no cover
 
     # -- trending and due index ------------------------------------------------------------
-    def _trending_key(self, days: int, interaction_type: str | None) -> str:
-        key = self._trending_keys.get((days, interaction_type))
-        if key is None:
-            key = self._trending_keys[(days, interaction_type)] = self._keys.trending(
-                days, interaction_type
-            )
-        return key
-
-    def _field(self, field: bytes) -> tuple[int, str, float] | None:
-        """(days, trending key, weight or 0 for negative types) of a window field; None for
-        a window no longer in the settings."""
-        try:
-            return self._fields[field]
-        except KeyError:
-            pass
-        days_text, _, interaction_type = field.decode().partition(FIELD_SEP)
-        days = int(days_text)
-        info: tuple[int, str, float] | None = None
-        if days in self._weighted:
-            kind = self._registry.get(interaction_type)
-            weight = 0.0 if kind.is_negative else kind.weight
-            info = (days, self._trending_key(days, interaction_type), weight)
-        self._fields[field] = info
-        return info
-
     def _due_key(self, topic: str, partition: int) -> str:
         key = self._due_keys.get((topic, partition))
         if key is None:
@@ -252,12 +234,14 @@ class PopularityStore:
         due: int,
         flat_counts: list[Any],
         full: bool,
+        reset: bool = False,
     ) -> None:
         """Queue the feature's absolute scores that differ from what was last published.
 
         A partial reply (`full` false) holds only the counts the script changed; the others,
         and an unchanged due time, come from the feature's last values: those of this batch
-        (one feature on two partitions) or those this process published."""
+        (one feature on two partitions) or those this process published. `reset`: an
+        erasure changed the counts since, so every score is written again."""
         previous = changes.snapshots.get(feature_id) or self._published.get(feature_id)
         if full or previous is None:
             if not full:
@@ -271,20 +255,9 @@ class PopularityStore:
             if previous is None:
                 raise RuntimeError(f"no earlier due time for {feature_id!r}")
             due = previous.due
-        scores: dict[str, str] = {}
-        weighted = dict.fromkeys(self._windows, 0.0)
-        for field, count in counts.items():
-            info = self._field(field)
-            if info is None:
-                continue
-            days, key, weight = info
-            scores[key] = str(count) if count > 0 else _REMOVE
-            if count > 0:
-                weighted[days] += weight * count
-        for days, total in weighted.items():
-            scores[self._weighted[days]] = repr(total) if total > 0 else _REMOVE
-        scores[self._due_key(topic, partition)] = str(due) if due >= 0 else _REMOVE
-        before = previous.scores if previous is not None else {}
+        scores = self._layout.scores(counts)
+        scores[self._due_key(topic, partition)] = str(due) if due >= 0 else REMOVE
+        before = previous.scores if previous is not None and not reset else {}
         for key, score in scores.items():
             if before.get(key) != score:
                 changes.set(key, feature_id, score)

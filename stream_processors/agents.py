@@ -46,6 +46,11 @@ def register(app: faust.App, settings: Settings, runtime: PopularityRuntime) -> 
             highwaters = await app.consumer.highwaters(*owned)
             runtime.observe_lag({(tp.topic, tp.partition): hw for tp, hw in highwaters.items()})
 
+    @app.timer(settings.erasure.refresh_s, name="tombstone-refresh")  # type: ignore[untyped-decorator]
+    async def tombstones() -> None:
+        """Learn of new deletions and acknowledge them while idle (GDPR erasure waits)."""
+        await runtime.refresh_tombstones()
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode stub: union of callables
     def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Another worker may write our features' trending scores now: stop skipping."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import redis
 import redis.asyncio as aioredis
 
 from schemas.settings import Settings
@@ -21,6 +22,8 @@ from stream_processors._plan import Planner
 from stream_processors._runtime import PopularityRuntime
 from stream_processors._store import PopularityStore
 from stream_processors._windows import Clock, system_clock
+from stream_processors.keys import RedisKeys
+from stream_processors.suppression import RedisTombstones
 
 EXIT_WITHOUT_COMMIT = 70
 
@@ -77,6 +80,14 @@ def create_app(
     # trip instead (REDIS_TIMEOUT_S).
     client = aioredis.Redis.from_url(settings.redis.url, socket_timeout=None)
     store = PopularityStore(client, settings, clock=clock)
+    # Tombstones are read with a plain client off the event loop, once per refresh interval.
+    tombstones = RedisTombstones(
+        redis.Redis.from_url(settings.redis.url, socket_timeout=10.0),
+        RedisKeys(settings.redis.key_prefix),
+        component="worker",
+        refresh_s=settings.erasure.refresh_s,
+        max_stale_s=settings.erasure.max_stale_s,
+    )
     runtime = PopularityRuntime(
         store,
         Planner(settings),
@@ -84,6 +95,7 @@ def create_app(
         clock=clock,
         dead_letter=dead_letter,
         on_fatal=exit_without_commit,
+        tombstones=tombstones,
     )
     agents.register(app, settings, runtime)
     return app, runtime

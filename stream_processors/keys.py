@@ -9,7 +9,7 @@ so the layout is a contract (documented in the README, "Redis key layout"). With
   `o:<topic>:<partition>` the last Kafka offset of that partition applied to it,
   `due` when (ms) its next hour bucket ages out of a window (-1: none will): until then the
   counts are exact for a window starting anywhere from `lo:<days>` on, so readers skip the
-  bucket correction.
+  bucket correction; `erased` set by an erasure until the worker next applies a batch.
 - `P:f:{ID}:b` hash: `<hour>:<type>` events of that type in that hour bucket
   (hour = epoch seconds // 3600, UTC).
 - `P:f:{ID}:i` zset: member `<hour>:<type>` (a field of `:b`), score `<hour>`.
@@ -20,12 +20,27 @@ so the layout is a contract (documented in the README, "Redis key layout"). With
   count).
 - `P:{P}:due:<topic>:<partition>` zset: member feature_id, score: when (ms) its next hour
   bucket ages out of a window (drives the sweeper; no SCAN anywhere).
+- `P:f:{ID}:x` zset: member event_id (16 raw bytes) whose counts an erasure subtracted,
+  score: its hour bucket (a retried erasure subtracts nothing twice).
+- `P:a:{AID}:h` zset: history of an anonymous id (events without a user_id), as `P:u:{UID}:h`.
+- `P:u:{UID}:a` set: the anonymous ids linked to the user by identify.
+- `P:{P}:id:anon` hash: anonymous id -> user id it was linked to.
+- `P:{P}:gdpr:tomb` hash: tombstones, subject (`u:<id>`, `a:<id>`, `*`) -> event-time ranges
+  `since:until,...` (ms) that every consumer drops (schemas.suppression);
+  `P:{P}:gdpr:ver` its version (INCR on every change, so consumers re-read only then);
+  `P:{P}:gdpr:acks` hash, consumer -> `<version> <ms>`: the tombstone version everything it
+  wrote since was filtered with, and when it said so;
+  `P:{P}:gdpr:dropped` hash, `<subject>|<component>` -> events dropped since the tombstone.
+- `P:{P}:gdpr:jobs` hash: deletion job id -> its receipt (JSON, no raw ids);
+  `P:{P}:gdpr:log` stream: one entry per finished deletion, for auditors.
 
 `ID` and `UID` are the feature and user ids with `%`, `{` and `}` percent-encoded (`%25`,
 `%7B`, `%7D`), so the text between the braces is a Redis Cluster hash tag: the four keys of one
 feature always share a slot, and each atomic update (one Lua script per feature and batch)
 stays inside that slot. Trending sets and due indexes share the tag `{P}` (one slot, updated
-by one script per batch); a user's history is one key, written on its own.
+by one script per batch); a user's history is one key, written on its own. The erasure
+bookkeeping (tombstones, acks, jobs, log) shares the tag `{P}` too, so a tombstone and its
+version change in one atomic step.
 """
 
 from __future__ import annotations
@@ -38,6 +53,9 @@ FIELD_SEP: Final = ":"
 LO_PREFIX: Final = "lo:"
 OFFSET_PREFIX: Final = "o:"
 DUE_FIELD: Final = "due"
+ERASED_FIELD: Final = "erased"
+"""Field of `P:f:{ID}:s` set by an erasure that subtracted counts; the worker's next apply
+clears it and rewrites every trending score of the feature."""
 WEIGHTED: Final = "_weighted"
 """Trending set name for the weighted score; interaction types start with a letter, so no clash."""
 HOUR_MS: Final = 3_600_000
@@ -112,6 +130,9 @@ class RedisKeys:
     def feature_event_ids(self, feature_id: str) -> str:
         return self._feature(feature_id, "e")
 
+    def feature_erased(self, feature_id: str) -> str:
+        return self._feature(feature_id, "x")
+
     def feature_keys(self, feature_id: str) -> list[str]:
         """State, buckets, bucket index, event ids: the KEYS of the worker's Lua scripts."""
         return [
@@ -125,9 +146,20 @@ class RedisKeys:
     def user_history(self, user_id: str) -> str:
         return f"{self.prefix}:u:{{{encode_id(user_id)}}}:h"
 
+    def user_anonymous_ids(self, user_id: str) -> str:
+        return f"{self.prefix}:u:{{{encode_id(user_id)}}}:a"
+
     def user_keys(self, user_id: str) -> list[str]:
-        """Every key that holds data about this user (GDPR forget-user deletes these)."""
+        """Every key that holds data about this user's events (GDPR forget-user deletes these;
+        the identify links, `user_anonymous_ids`, go at the end of the erasure)."""
         return [self.user_history(user_id)]
+
+    def anonymous_history(self, anonymous_id: str) -> str:
+        return f"{self.prefix}:a:{{{encode_id(anonymous_id)}}}:h"
+
+    def anonymous_links(self) -> str:
+        """Hash anonymous id -> the user id it was linked to (identify)."""
+        return self._shared("id:anon")
 
     # -- shared sets -----------------------------------------------------------------------
     def _shared(self, kind: str) -> str:
@@ -140,3 +172,22 @@ class RedisKeys:
     def due_index(self, topic: str, partition: int) -> str:
         """When each feature of that partition next needs a sweep (see stream_processors)."""
         return self._shared(f"due:{topic}:{partition}")
+
+    # -- erasure (GDPR) --------------------------------------------------------------------
+    def tombstones(self) -> str:
+        return self._shared("gdpr:tomb")
+
+    def tombstone_version(self) -> str:
+        return self._shared("gdpr:ver")
+
+    def tombstone_acks(self) -> str:
+        return self._shared("gdpr:acks")
+
+    def suppressed_counts(self) -> str:
+        return self._shared("gdpr:dropped")
+
+    def deletion_jobs(self) -> str:
+        return self._shared("gdpr:jobs")
+
+    def deletion_log(self) -> str:
+        return self._shared("gdpr:log")

@@ -6,6 +6,7 @@ CREATE TABLE IF NOT EXISTS interactions_local ON CLUSTER '{cluster}'
     interaction_type Array(LowCardinality(String)),
     position Nullable(UInt16),
     user_id String,
+    anonymous_id String,
     session_id String,
     retriever_id LowCardinality(String),
     query_id String,
@@ -17,6 +18,7 @@ CREATE TABLE IF NOT EXISTS interactions_local ON CLUSTER '{cluster}'
     kafka_offset UInt64,
     inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX idx_user_id user_id TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_anonymous_id anonymous_id TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_query_id query_id TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_query query TYPE tokenbf_v1(8192, 3, 0) GRANULARITY 1,
     INDEX idx_kafka_offset kafka_offset TYPE minmax GRANULARITY 1
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS search_events_local ON CLUSTER '{cluster}'
     results Array(String),
     total_hits UInt64,
     user_id String,
+    anonymous_id String,
     session_id String,
     retriever_id LowCardinality(String),
     metadata String CODEC(ZSTD(3)),
@@ -46,6 +49,7 @@ CREATE TABLE IF NOT EXISTS search_events_local ON CLUSTER '{cluster}'
     kafka_offset UInt64,
     inserted_at DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX idx_user_id user_id TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_anonymous_id anonymous_id TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_query query TYPE tokenbf_v1(8192, 3, 0) GRANULARITY 1,
     INDEX idx_kafka_offset kafka_offset TYPE minmax GRANULARITY 1
 )
@@ -87,3 +91,5 @@ ORDER BY version;
 INSERT INTO schema_migrations (version, name) VALUES (1, 'event tables and sink rejects');
 
 INSERT INTO schema_migrations (version, name) VALUES (2, 'search_events sorted by day first');
+
+INSERT INTO schema_migrations (version, name) VALUES (3, 'anonymous_id on both event tables (identity across login)');

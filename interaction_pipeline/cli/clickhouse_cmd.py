@@ -26,6 +26,7 @@ from rich.table import Table
 from interaction_pipeline.cli.context import console, err_console, get_settings, print_json
 from interaction_pipeline.users import forget_user
 from pipeline_runtime.processes import tune_gc
+from schemas.errors import ServiceUnavailableError
 from schemas.settings import Settings
 from sinks import (
     EXPORT_FORMATS,
@@ -52,6 +53,7 @@ from sinks.ddl import (
     cluster_ddl,
 )
 from stream_processors.keys import RedisKeys
+from stream_processors.suppression import RedisTombstones
 
 clickhouse_app = typer.Typer(help="Create and inspect the ClickHouse tables.", no_args_is_help=True)
 
@@ -79,6 +81,17 @@ def _backend(settings: Settings, *, check_schema: bool = True) -> Iterator[Click
         raise typer.Exit(1) from None
     finally:
         backend.close()
+
+
+def consumer_tombstones(settings: Settings, component: str) -> RedisTombstones:
+    """The cached tombstone view a consumer filters with (it pauses once it is too old)."""
+    return RedisTombstones(
+        redis.Redis.from_url(settings.redis.url, socket_timeout=5, socket_connect_timeout=5),
+        RedisKeys(settings.redis.key_prefix),
+        component=component,
+        refresh_s=settings.erasure.refresh_s,
+        max_stale_s=settings.erasure.max_stale_s,
+    )
 
 
 # --- sink ---------------------------------------------------------------------------------
@@ -157,7 +170,9 @@ def sink(
             f"metrics on http://{settings.sink.metrics_host}:{settings.sink.metrics_port}/"
         )
     backend = open_backend(settings, polite=True)
-    runner = ClickHouseSink(settings, backend, metrics=metrics)
+    runner = ClickHouseSink(
+        settings, backend, metrics=metrics, tombstones=consumer_tombstones(settings, "sink")
+    )
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         runner.stop()
@@ -176,7 +191,7 @@ def sink(
     tune_gc(settings.worker.gc_young_threshold)
     try:
         stats = runner.run(until=until)
-    except (BackendError, RuntimeError) as exc:
+    except (ServiceUnavailableError, RuntimeError) as exc:
         err_console.print(f"[red]sink stopped:[/red] {exc}")
         raise typer.Exit(1) from None
     finally:

@@ -28,6 +28,7 @@ from schemas.settings import Settings
 from sinks import migrate, open_backend
 from stream_processors import PopularityReader
 from stream_processors.keys import RedisKeys
+from stream_processors.suppression import RedisTombstones
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,15 @@ def build_app(settings: Settings, *, bridge: ProducerBridge | None = None) -> Fa
         settings.replace(clickhouse={"chdb_lock_timeout_s": READINESS_LOCK_WAIT_S}), hold=False
     )
     reader = PopularityReader(redis_client, settings)
+    if bridge is None:
+        # The collector refuses events of forgotten users (never fails for want of Redis).
+        tombstones = RedisTombstones(
+            redis_client,
+            RedisKeys(settings.redis.key_prefix),
+            component="collector",
+            refresh_s=settings.erasure.refresh_s,
+        )
+        bridge = ProducerBridge(settings, tombstones=tombstones)
     routers = [
         popularity_router(reader, settings),
         interactions_router(backend, hasher=settings.privacy.hasher),

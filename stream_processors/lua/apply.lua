@@ -11,7 +11,8 @@
 -- atomic step as the counts, so a crash before or after this script never counts an event
 -- twice or loses it. Increments are summed per field first, so a hot feature costs one
 -- HINCRBY per (hour, type) and per (window, type), not per event.
--- Returns {next_due_ms, applied, replayed, duplicates, is_full, {window field, count, ...}}:
+-- Returns {next_due_ms, applied, replayed, duplicates, is_full, {window field, count, ...}}
+-- (is_full 2: an erasure changed the counts since the last reply, see erase.lua):
 -- every window count when `full`, after a redelivery (so a crash between this step and the
 -- trending write is repaired) or when a window moved; otherwise only the counts this call
 -- changed. next_due_ms is -2 when it cannot have changed (no new bucket, no window moved)
@@ -29,7 +30,12 @@ local dedupe = dedupe_ms > 0
 local now_hour = math.floor(now / HOUR_MS)
 
 local los, moved = sweep(state, buckets, index, now_hour, keep_hours, days)
-local watermark = tonumber(redis.call('HGET', state, offset_field) or '-1')
+local marks = redis.call('HMGET', state, offset_field, ERASED)
+local watermark = tonumber(marks[1] or '-1')
+-- An erasure subtracted counts since the worker's last reply: answer with every count, and
+-- tell the worker to rewrite every trending score (is_full = 2).
+local reset = marks[2] ~= false
+if reset then redis.call('HDEL', state, ERASED) end
 local top = watermark
 
 -- Events above the watermark, in offset order.
@@ -130,6 +136,10 @@ if due ~= -2 then
   updates[#updates + 1] = due
 end
 if #updates > 0 then redis.call('HSET', state, unpack(updates)) end
+if reset then
+  if due == -2 then due = next_due(index, los, days, keep_hours) end
+  return {due, applied, replayed, duplicates, 2, window_counts(state)}
+end
 if full or moved or replayed > 0 then
   return {due, applied, replayed, duplicates, 1, window_counts(state)}
 end

@@ -6,7 +6,9 @@ so that every error names the field with the same sentences as the SDK (schemas.
 The response is sent only after Kafka acknowledged every accepted event.
 
 Status codes: 200 all accepted; 207 some accepted, see `failures`; 422 nothing accepted
-because the input is invalid; 503 nothing accepted because Kafka did not acknowledge (retry
+because the input is invalid; 409 nothing accepted because the events belong to a forgotten
+user (GDPR tombstone; the event time is at or before the erasure request); 503 nothing
+accepted because Kafka did not acknowledge (retry
 with the same event_ids: they are idempotency keys); 413 body or batch too large; 415 not JSON.
 """
 
@@ -23,6 +25,7 @@ from interaction_pipeline.http.limits import MAX_EVENTS_PER_REQUEST
 from interaction_pipeline.http.metrics import ServiceMetrics
 from interaction_pipeline.http.models import ErrorBody, IngestResult
 from producers import BatchOutcome, ProducerBridge
+from schemas.errors import SuppressedUserError, http_status
 from schemas.events import Event, InteractionEvent, SearchEvent
 
 INTERACTIONS_PATH: Final = "/v1/retrievers/interactions"
@@ -81,6 +84,7 @@ _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     207: {"model": IngestResult, "description": "Some events accepted; `failures` by index."},
     413: {"model": ErrorBody, "description": "Body over the byte limit or over 1,000 events."},
     415: {"model": ErrorBody, "description": "Content-Type is not JSON."},
+    409: {"model": IngestResult, "description": "Nothing accepted: a forgotten user's events."},
     422: {"model": IngestResult, "description": "Nothing accepted: invalid input, by field."},
     503: {"model": IngestResult, "description": "Kafka did not acknowledge; retry."},
 }
@@ -99,6 +103,10 @@ def _result(outcome: BatchOutcome) -> tuple[int, dict[str, Any]]:
         {"index": i, "event_id": outcome.event_ids[i], "errors": [reason], "retryable": True}
         for i, reason in outcome.not_delivered.items()
     ]
+    failures += [
+        {"index": i, "event_id": None, "errors": [reason], "retryable": False}
+        for i, reason in outcome.suppressed.items()
+    ]
     failures.sort(key=lambda f: f["index"])
     delivered = outcome.delivered
     if delivered == outcome.size:
@@ -108,6 +116,9 @@ def _result(outcome: BatchOutcome) -> tuple[int, dict[str, Any]]:
         detail = f"{outcome.size - delivered} of {outcome.size} events not accepted"
     elif outcome.not_delivered:
         status, detail = 503, "Kafka did not acknowledge the events; retry with the same event_ids"
+    elif outcome.suppressed and not outcome.invalid:
+        status = http_status(SuppressedUserError(""))
+        detail = next(iter(outcome.suppressed.values()))
     elif outcome.size == 1:
         status, detail = 422, "; ".join(outcome.invalid[0])
     else:
@@ -154,6 +165,7 @@ def ingest_router(bridge: ProducerBridge, metrics: ServiceMetrics) -> APIRouter:
         metrics.events.labels(kind, "accepted").inc(outcome.delivered)
         metrics.events.labels(kind, "invalid").inc(len(outcome.invalid))
         metrics.events.labels(kind, "not_delivered").inc(len(outcome.not_delivered))
+        metrics.events.labels(kind, "suppressed").inc(len(outcome.suppressed))
         headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
         return _json(status, payload, headers)
 

@@ -14,6 +14,7 @@ from schemas.settings import Settings
 from sinks import BackendError, ClickHouseBackend, migrate, open_backend
 from sinks._migrate import rebuild_table
 from sinks.ddl import (
+    COL_ANONYMOUS_ID,
     DDL_VERSION,
     MIGRATIONS,
     MIGRATIONS_TABLE,
@@ -27,6 +28,15 @@ from sinks.ddl import (
 pytestmark = pytest.mark.unit
 
 REBUILD = MIGRATIONS[1].rebuilds[0]
+_AT = SEARCH_EVENT_COLUMNS.index(COL_ANONYMOUS_ID)
+SCHEMA_2_COLUMNS = SEARCH_EVENT_COLUMNS[:_AT] + SEARCH_EVENT_COLUMNS[_AT + 1 :]
+"""Schemas 1 and 2 had no anonymous_id (schema 3 added it)."""
+
+
+def _row(event: SearchEvent) -> tuple[object, ...]:
+    row = search_event_row(event)
+    return row[:_AT] + row[_AT + 1 :]
+
 START = datetime(2025, 3, 25, tzinfo=UTC)
 
 
@@ -52,7 +62,7 @@ def _schema_1(backend: ClickHouseBackend, searches: int = 300) -> list[SearchEve
         )
         for i in range(searches)
     ]
-    backend.insert(SEARCH_EVENTS_TABLE, SEARCH_EVENT_COLUMNS, [search_event_row(e) for e in events])
+    backend.insert(SEARCH_EVENTS_TABLE, SCHEMA_2_COLUMNS, [_row(e) for e in events])
     return events
 
 
@@ -84,7 +94,7 @@ def test_schema_1_database_upgrades_with_every_row(backend: ClickHouseBackend) -
 def test_primary_key_prunes_a_date_range(backend: ClickHouseBackend) -> None:
     migrate(backend)
     backend.command(
-        f"INSERT INTO {SEARCH_EVENTS_TABLE} ({', '.join(SEARCH_EVENT_COLUMNS)}) "
+        f"INSERT INTO {SEARCH_EVENTS_TABLE} ({', '.join(SCHEMA_2_COLUMNS)}) "
         "SELECT generateUUIDv4(number), {t:DateTime64(6)} + toIntervalSecond(number * 30), "
         "concat('q', toString(cityHash64(number))), 'q', ['d'], 1, 'u', 's', 'r', '{}', "
         "'t', 0, number FROM numbers(100000)",
@@ -114,7 +124,7 @@ def test_rebuild_resumes_after_the_swap(backend: ClickHouseBackend) -> None:
         {"t": START + timedelta(days=20)},
     )
     late = SearchEvent(query="late", results=[], total_hits=0, timestamp=START)
-    backend.insert(SEARCH_EVENTS_TABLE, SEARCH_EVENT_COLUMNS, [search_event_row(late)])
+    backend.insert(SEARCH_EVENTS_TABLE, SCHEMA_2_COLUMNS, [_row(late)])
     assert rebuild_table(backend, REBUILD) is True
     assert _stored(backend) == sorted([str(e.event_id) for e in events] + [str(late.event_id)])
     assert rebuild_table(backend, REBUILD) is False
@@ -132,8 +142,6 @@ def test_rebuild_restarts_before_the_swap_and_keeps_a_staging_table_with_rows(
     backend.command(f"DROP TABLE {SEARCH_EVENTS_TABLE}")
     backend.command(MIGRATIONS[0].statements[1])
     backend.command(REBUILD.staging_ddl())
-    backend.insert(
-        REBUILD.staging_table, SEARCH_EVENT_COLUMNS, [search_event_row(e) for e in events]
-    )
+    backend.insert(REBUILD.staging_table, SCHEMA_2_COLUMNS, [_row(e) for e in events])
     with pytest.raises(BackendError, match="drop it by hand"):
         rebuild_table(backend, REBUILD)
