@@ -117,7 +117,9 @@ def _start_probe(
     log = (tmp_path / "faust.log").open("wb")
     with log:
         return subprocess.Popen(
-            [sys.executable, str(PROBE), "worker", "-l", "info"],
+            # -P: the probe's folder is not put on sys.path, so the test packages beside it
+            # (tests/integration/http, ...) cannot shadow the standard library's modules.
+            [sys.executable, "-P", str(PROBE), "worker", "-l", "info"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
