@@ -15,6 +15,7 @@ and is handed to each part by the edge as a `TombstoneSource`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol
@@ -25,6 +26,11 @@ USER_PREFIX: Final = "u:"
 ANONYMOUS_PREFIX: Final = "a:"
 MIN_MS: Final = -(2**62)
 """`since` of a tombstone that covers everything before `until`."""
+
+
+def subject_digest(subject: str) -> str:
+    """What counts and logs name a subject by: no id, raw or hashed, is kept beside them."""
+    return hashlib.sha256(subject.encode()).hexdigest()[:32]
 
 
 def user_subject(stored_id: str) -> str:

@@ -9,7 +9,16 @@ Other packages use the backend interface: `open_backend(settings)` returns a
 
 from schemas.errors import BackendBusyError, BackendError, InvalidCursorError
 from sinks._backend import BackendKind, ClickHouseBackend, Params
-from sinks._deletion import DeletionReport, delete_interaction, delete_user_rows
+from sinks._deletion import (
+    DeletionReport,
+    RowMatch,
+    counted_events,
+    delete_interaction,
+    delete_matching,
+    delete_user_rows,
+    latest_per_member,
+    people_in,
+)
 from sinks._export import EXPORT_FORMATS, ExportFormat, export_interactions
 from sinks._metrics import SinkMetrics
 from sinks._migrate import MigrationReport, migrate, require_schema
@@ -39,14 +48,19 @@ __all__ = [
     "InvalidCursorError",
     "MigrationReport",
     "Params",
+    "RowMatch",
     "SinkMetrics",
     "SinkStats",
     "StoredInteraction",
     "consumer_config",
+    "counted_events",
     "delete_interaction",
+    "delete_matching",
     "delete_user_rows",
     "export_interactions",
+    "latest_per_member",
     "migrate",
     "open_backend",
+    "people_in",
     "require_schema",
 ]

@@ -14,10 +14,19 @@ from uuid import UUID
 
 from sinks._backend import ClickHouseBackend, Params
 from sinks.ddl import (
+    COL_ANONYMOUS_ID,
+    COL_DURATION_MS,
     COL_EVENT_ID,
+    COL_FEATURE_ID,
+    COL_INSERTED_AT,
+    COL_INTERACTION_TYPE,
+    COL_KAFKA_OFFSET,
+    COL_KAFKA_PARTITION,
     COL_PAYLOAD,
+    COL_TIMESTAMP,
     COL_USER_ID,
     EVENT_TABLES,
+    INTERACTIONS_TABLE,
     REJECTS_TABLE,
 )
 
@@ -100,3 +109,90 @@ def delete_user_rows(
         physical=physical,
     )
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class RowMatch:
+    """Which event rows an erasure covers: one person's (user id and linked anonymous ids,
+    as stored) or everyone's (no ids), within an event-time range (inclusive, ms)."""
+
+    user_id: str | None = None
+    anonymous_ids: tuple[str, ...] = ()
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+    def where(self) -> tuple[str, Params]:
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        people: list[str] = []
+        if self.user_id is not None:
+            people.append(f"{COL_USER_ID} = {{uid:String}}")
+            params["uid"] = self.user_id
+        if self.anonymous_ids:
+            people.append(f"{COL_ANONYMOUS_ID} IN {{aids:Array(String)}}")
+            params["aids"] = list(self.anonymous_ids)
+        if people:
+            clauses.append("(" + " OR ".join(people) + ")")
+        if self.since_ms is not None:
+            clauses.append(f"{COL_TIMESTAMP} >= fromUnixTimestamp64Milli({{since:Int64}})")
+            params["since"] = self.since_ms
+        if self.until_ms is not None:
+            # Inclusive to the millisecond: rows up to the end of the tombstone's millisecond.
+            clauses.append(f"{COL_TIMESTAMP} < fromUnixTimestamp64Milli({{until:Int64}})")
+            params["until"] = self.until_ms + 1
+        return " AND ".join(clauses) or "1", params
+
+
+def counted_events(backend: ClickHouseBackend, match: RowMatch) -> list[dict[str, Any]]:
+    """The matching interactions as the popularity worker counted them: one row per
+    (feature, event_id), the first stored copy, with the time the sink stored it (so an
+    event that was too old for every window on arrival can be told apart)."""
+    where, params = match.where()
+    return backend.query(
+        f"SELECT {COL_FEATURE_ID} AS feature_id, {COL_EVENT_ID} AS event_id, "
+        f"argMin({COL_TIMESTAMP}, ({COL_KAFKA_PARTITION}, {COL_KAFKA_OFFSET})) AS event_time, "
+        f"argMin({COL_INTERACTION_TYPE}, ({COL_KAFKA_PARTITION}, {COL_KAFKA_OFFSET})) AS types, "
+        f"argMin({COL_DURATION_MS}, ({COL_KAFKA_PARTITION}, {COL_KAFKA_OFFSET})) AS dwell_ms, "
+        f"min({COL_INSERTED_AT}) AS stored_at "
+        f"FROM {INTERACTIONS_TABLE} WHERE {where} GROUP BY {COL_FEATURE_ID}, {COL_EVENT_ID}",
+        params,
+    )
+
+
+def people_in(backend: ClickHouseBackend, match: RowMatch) -> list[tuple[str, str]]:
+    """(user_id, anonymous_id) pairs with matching interactions: whose history to repair."""
+    where, params = match.where()
+    rows = backend.query(
+        f"SELECT DISTINCT {COL_USER_ID} AS u, {COL_ANONYMOUS_ID} AS a "
+        f"FROM {INTERACTIONS_TABLE} WHERE {where}",
+        params,
+    )
+    return [(str(r["u"]), str(r["a"])) for r in rows]
+
+
+def latest_per_member(
+    backend: ClickHouseBackend, match: RowMatch, long_view_ms: int
+) -> dict[str, int]:
+    """`<type>:<feature_id>` -> latest event time (ms) among the matching interactions (with
+    `long_view` derived from the dwell time, as the worker does): a history rebuilt from rows."""
+    where, params = match.where()
+    rows = backend.query(
+        f"SELECT concat(t, ':', {COL_FEATURE_ID}) AS member, "
+        f"toUnixTimestamp64Milli(max({COL_TIMESTAMP})) AS ms FROM {INTERACTIONS_TABLE} "
+        f"ARRAY JOIN arrayDistinct(if(ifNull({COL_DURATION_MS}, 0) >= {{lv:UInt32}}, "
+        f"arrayPushBack({COL_INTERACTION_TYPE}, 'long_view'), {COL_INTERACTION_TYPE})) AS t "
+        f"WHERE {where} GROUP BY member",
+        {**params, "lv": long_view_ms},
+    )
+    return {str(r["member"]): int(r["ms"]) for r in rows}
+
+
+def delete_matching(
+    backend: ClickHouseBackend, match: RowMatch, *, physical: bool = False
+) -> dict[str, int]:
+    """Delete the matching rows of both event tables; rows per table."""
+    where, params = match.where()
+    return {
+        table: _delete_where(backend, table, where, params, physical=physical)
+        for table in EVENT_TABLES
+    }

@@ -280,7 +280,9 @@ class PopularityReader:
     ) -> list[HistoryItem]:
         """What a user interacted with, newest first: one item per (type, feature).
 
-        `user_id` is used as given (pass the HMAC when producers hash user ids).
+        `user_id` is used as given (pass the HMAC when producers hash user ids). Anonymous
+        ids linked to the user by identify are merged in (the latest time per entry wins), so
+        what a visitor did before logging in counts as theirs.
         """
         horizon = self._history_days if days is None else days
         if not 1 <= horizon <= self._history_days:
@@ -292,10 +294,21 @@ class PopularityReader:
         wanted = self._check_types(types)
         cutoff = now_ms(self._clock) - horizon * _DAY_MS
         key = self._keys.user_history(user_id)
-        page = limit if wanted is None else None
+        linked = self._redis.smembers(self._keys.user_anonymous_ids(user_id))
+        page = limit if wanted is None and not linked else None
         rows = self._redis.zrevrangebyscore(
             key, "+inf", cutoff, withscores=True, start=0 if page else None, num=page
         )
+        if linked:
+            latest: dict[str, float] = {}
+            keys = [key] + [self._keys.anonymous_history(_text(a)) for a in sorted(linked)]
+            for other in keys:
+                for member, score in self._redis.zrevrangebyscore(
+                    other, "+inf", cutoff, withscores=True
+                ):
+                    name = _text(member)
+                    latest[name] = max(score, latest.get(name, score))
+            rows = sorted(latest.items(), key=lambda item: -item[1])
         items: list[HistoryItem] = []
         for member, score in rows:
             interaction_type, feature_id = split_history_member(_text(member))

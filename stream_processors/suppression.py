@@ -28,7 +28,13 @@ from typing import Any, Final
 import redis
 
 from schemas.errors import RedisUnavailableError
-from schemas.suppression import Range, Tombstones, decode_ranges, encode_ranges
+from schemas.suppression import (
+    Range,
+    Tombstones,
+    decode_ranges,
+    encode_ranges,
+    subject_digest,
+)
 from stream_processors._scripts import scripts
 from stream_processors.keys import RedisKeys
 
@@ -159,13 +165,14 @@ class RedisTombstones:
                 log.warning("tombstone acknowledgement not written: %s", exc)
 
     def count_dropped(self, counts: Mapping[str, int]) -> None:
-        """Per subject, events dropped (for the deletion's receipt); never their content."""
+        """Per subject (by digest), events dropped, for the deletion's receipt; never their
+        content or ids."""
         if not counts:
             return
         try:
             pipe = self._redis.pipeline(transaction=False)
             for subject, n in counts.items():
-                field = f"{subject}{_DROPPED_SEP}{self.component}"
+                field = f"{subject_digest(subject)}{_DROPPED_SEP}{self.component}"
                 pipe.hincrby(self._keys.suppressed_counts(), field, n)
             pipe.execute()
         except redis.RedisError as exc:
@@ -192,9 +199,9 @@ class RedisTombstones:
                 pending.append(_text(name))
         return sorted(pending)
 
-    def dropped_since(self, subjects: Iterable[str]) -> dict[str, int]:
-        """Events dropped per component for these subjects (summed over subjects)."""
-        wanted = set(subjects)
+    def dropped_since(self, digests: Iterable[str]) -> dict[str, int]:
+        """Events dropped per component for these subjects (by digest, summed)."""
+        wanted = set(digests)
         totals: dict[str, int] = {}
         for field, value in self._redis.hgetall(self._keys.suppressed_counts()).items():
             subject, _, component = _text(field).rpartition(_DROPPED_SEP)

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -24,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from interaction_pipeline.cli.context import console, err_console, get_settings, print_json
+from interaction_pipeline.erasure import Erasure, JobStore
 from interaction_pipeline.users import forget_user
 from pipeline_runtime.processes import tune_gc
 from schemas.errors import ServiceUnavailableError
@@ -52,6 +54,7 @@ from sinks.ddl import (
     SEARCH_EVENTS_TABLE,
     cluster_ddl,
 )
+from stream_processors.identity import IdentityLinks
 from stream_processors.keys import RedisKeys
 from stream_processors.suppression import RedisTombstones
 
@@ -429,48 +432,145 @@ def delete_cmd(
         raise typer.Exit(4)
 
 
+SinceOption = Annotated[
+    datetime | None,
+    typer.Option(help="Only events at or after this time (UTC unless an offset is given)."),
+]
+UntilOption = Annotated[
+    datetime | None, typer.Option(help="Only events at or before this time (default: now).")
+]
+
+
+def _redis_or_exit(settings: Settings) -> redis.Redis[bytes]:
+    client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis.url, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        err_console.print(f"[red]Redis at {settings.redis.url} does not answer:[/red] {exc}")
+        raise typer.Exit(1) from None
+    return client
+
+
 def forget_user_cmd(
     user_id: Annotated[str, typer.Argument(help="The user's id as the application knows it.")],
+    since: SinceOption = None,
+    until: UntilOption = None,
     skip_redis: Annotated[
-        bool, typer.Option(help="Only ClickHouse (when Redis is not used).")
+        bool,
+        typer.Option(
+            help="Only ClickHouse rows, no tombstone, counts or history (when Redis is not used)."
+        ),
     ] = False,
     physical: PhysicalOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete every ClickHouse row and Redis key of a user (hashing the id when configured)."""
+    """Forget a user: tombstone (events still in Kafka are dropped), counts, rows, history.
+
+    Hashes the id when USER_ID_HMAC_KEY is set; linked anonymous ids are forgotten too.
+    """
     settings = get_settings()
-    client: redis.Redis[bytes] | None = None
-    if not skip_redis:
-        client = redis.Redis.from_url(settings.redis.url, socket_timeout=5)
-        try:
-            client.ping()
-        except redis.RedisError as exc:
-            err_console.print(
-                f"[red]Redis at {settings.redis.url} does not answer:[/red] {exc} "
-                "(nothing deleted; use --skip-redis to delete from ClickHouse only)"
-            )
-            raise typer.Exit(1) from None
-    try:
+    if skip_redis:
         with _backend(settings) as backend:
             report = forget_user(
-                backend,
-                user_id,
-                hasher=settings.privacy.hasher,
-                redis=client,
-                redis_keys=RedisKeys(settings.redis.key_prefix),
-                physical=physical,
+                backend, user_id, hasher=settings.privacy.hasher, physical=physical
             )
-    finally:
-        if client is not None:
+        result: dict[str, object] = report.to_json()
+    else:
+        client = _redis_or_exit(settings)
+        try:
+            with _backend(settings) as backend:
+                erasure = Erasure(settings, backend, client, physical=physical)
+                result = erasure.forget_user(user_id, since=since, until=until).to_json()
+        finally:
             client.close()
     if as_json:
-        print_json(report.to_json())
+        print_json(result)
         return
     console.print(
-        f"forgot user {'(hashed) ' if report.hashed else ''}{report.matched_id}: "
-        f"{report.rows_total} row(s) {report.rows_deleted}, "
-        f"{len(report.redis_keys_deleted)} Redis key(s) {report.redis_keys_deleted}"
+        f"forgot user {'(hashed) ' if result['hashed'] else ''}{result['matched_id']}: "
+        f"{result['rows_total']} row(s) {result['rows_deleted']}, "
+        f"Redis key(s) deleted {result['redis_keys_deleted']}"
+        + (f", job {result['job_id']}" if "job_id" in result else "")
     )
+
+
+def purge_cmd(
+    since: Annotated[datetime, typer.Option(help="First event time to delete.")],
+    until: Annotated[datetime, typer.Option(help="Last event time to delete.")],
+    physical: PhysicalOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete everyone's events in a time range (PII sent by mistake), counts included."""
+    settings = get_settings()
+    client = _redis_or_exit(settings)
+    try:
+        with _backend(settings) as backend:
+            outcome = Erasure(settings, backend, client, physical=physical).purge(since, until)
+    finally:
+        client.close()
+    if as_json:
+        print_json(outcome.job.to_json())
+    else:
+        console.print(f"purged {outcome.job.rows_total} row(s), job {outcome.job.job_id}")
+
+
+def deletions_cmd(
+    job_id: Annotated[str | None, typer.Argument(help="Show this job's receipt.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Newest log entries to list.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """The deletion log (no personal data: digests, times, counts), or one job's receipt."""
+    settings = get_settings()
+    client = _redis_or_exit(settings)
+    try:
+        keys = RedisKeys(settings.redis.key_prefix)
+        if job_id is not None:
+            job = JobStore(client, keys).get(job_id)
+            if job is None:
+                err_console.print(f"no deletion {job_id!r}")
+                raise typer.Exit(4)
+            receipt = job.to_json()
+            receipt["suppressed_since"] = RedisTombstones(
+                client, keys, component="cli"
+            ).dropped_since(job.subjects)
+            print_json(receipt) if as_json else console.print(receipt)
+            return
+        entries = JobStore(client, keys).entries(limit)
+    finally:
+        client.close()
+    if as_json:
+        print_json(entries)
+        return
+    table = Table("job", "kind", "subject", "state", "finished", "rows", "events subtracted")
+    for e in entries:
+        table.add_row(
+            e["job_id"],
+            e["kind"],
+            e["subject"][:12],
+            e["state"],
+            e["finished_at_ms"],
+            e["rows_total"],
+            e["events_subtracted"],
+        )
+    console.print(table)
+
+
+def identify_cmd(
+    anonymous_id: Annotated[str, typer.Argument(help="Device or cookie id used before login.")],
+    user_id: Annotated[str, typer.Argument(help="The user it belongs to.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Link an anonymous id to a user (history, stored interactions, erasure follow it)."""
+    settings = get_settings()
+    client = _redis_or_exit(settings)
+    hasher = settings.privacy.hasher
+    try:
+        links = IdentityLinks(client, RedisKeys(settings.redis.key_prefix))
+        moved = links.identify(hasher(anonymous_id), hasher(user_id))
+    finally:
+        client.close()
+    result = {"linked": True, "moved_from_another_user": moved is not None}
+    print_json(result) if as_json else console.print(result)
 
 
 def register(app: typer.Typer) -> None:
@@ -480,3 +580,6 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export_cmd)
     app.command("delete")(delete_cmd)
     app.command("forget-user")(forget_user_cmd)
+    app.command("purge")(purge_cmd)
+    app.command("deletions")(deletions_cmd)
+    app.command("identify")(identify_cmd)

@@ -18,6 +18,7 @@ from typing import Final
 import redis
 from fastapi import FastAPI
 
+from interaction_pipeline.erasure import Erasure
 from interaction_pipeline.http.app import create_app
 from interaction_pipeline.http.routes.health import clickhouse_check, redis_check
 from interaction_pipeline.http.routes.interactions import interactions_router
@@ -27,6 +28,7 @@ from producers import ProducerBridge
 from schemas.settings import Settings
 from sinks import migrate, open_backend
 from stream_processors import PopularityReader
+from stream_processors.identity import IdentityLinks
 from stream_processors.keys import RedisKeys
 from stream_processors.suppression import RedisTombstones
 
@@ -62,10 +64,10 @@ def build_app(settings: Settings, *, bridge: ProducerBridge | None = None) -> Fa
         popularity_router(reader, settings),
         interactions_router(backend, hasher=settings.privacy.hasher),
         users_router(
-            backend,
+            Erasure(settings, backend, redis_client),
             hasher=settings.privacy.hasher,
-            redis_client=redis_client,
-            redis_keys=RedisKeys(settings.redis.key_prefix),
+            links=IdentityLinks(redis_client, RedisKeys(settings.redis.key_prefix)),
+            wait_s=settings.erasure.request_wait_s,
         ),
     ]
 
