@@ -224,6 +224,8 @@ class ClickHouseSink:
         finally:
             self._inserter.shutdown(wait=True)
             self._consumer.close()
+            if self._tombstones is not None:
+                self._tombstones.retire()
             if self._decoders is not None:
                 self._decoders.close()
         return self._stats

@@ -136,6 +136,12 @@ class PopularityRuntime:
             self._on_fatal(exc)
             raise
 
+    async def retire(self) -> None:
+        """Stopping: a deletion need not wait for this worker (its last batch is applied)."""
+        if self._tombstones is not None:
+            async with self._lock:
+                await asyncio.to_thread(self._tombstones.retire)
+
     async def _current_tombstones(self) -> Tombstones:
         if self._tombstones is None:
             return NO_TOMBSTONES

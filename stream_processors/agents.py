@@ -51,6 +51,10 @@ def register(app: faust.App, settings: Settings, runtime: PopularityRuntime) -> 
         """Learn of new deletions and acknowledge them while idle (GDPR erasure waits)."""
         await runtime.refresh_tombstones()
 
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def retire(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        await runtime.retire()
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode stub: union of callables
     def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Another worker may write our features' trending scores now: stop skipping."""

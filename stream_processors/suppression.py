@@ -164,6 +164,13 @@ class RedisTombstones:
             except redis.RedisError as exc:
                 log.warning("tombstone acknowledgement not written: %s", exc)
 
+    def retire(self) -> None:
+        """A consumer stopping cleanly: a deletion need not wait for it any more."""
+        try:
+            self._redis.hdel(self._keys.tombstone_acks(), self.name)
+        except redis.RedisError as exc:
+            log.warning("tombstone acknowledgement not removed: %s", exc)
+
     def count_dropped(self, counts: Mapping[str, int]) -> None:
         """Per subject (by digest), events dropped, for the deletion's receipt; never their
         content or ids."""
@@ -194,6 +201,8 @@ class RedisTombstones:
         for name, value in self._redis.hgetall(self._keys.tombstone_acks()).items():
             acked, _, at = _text(value).partition(" ")
             if now_ms - int(at or 0) > stale_after_s * 1000:
+                if now_ms - int(at or 0) > 86_400_000:  # a process long gone
+                    self._redis.hdel(self._keys.tombstone_acks(), name)
                 continue
             if int(acked) < version:
                 pending.append(_text(name))

@@ -1,0 +1,189 @@
+"""Erasure jobs against real Redis and chDB: retries subtract once, hashed ids, time ranges,
+identify + forget, and the SDK refusing a forgotten user's old events.
+
+Counts are compared with a recount written here from the spec (popularity.md): per feature
+and type, each type once per event, `long_view` added when duration_ms >= 4000.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from interaction_pipeline.erasure import Erasure
+from producers import InteractionProducer
+from schemas.errors import SuppressedUserError
+from schemas.events import InteractionEvent
+from schemas.privacy import hash_user_id
+from schemas.settings import Settings
+from sinks import migrate
+from stream_processors.identity import IdentityLinks
+from stream_processors.keys import RedisKeys
+from stream_processors.suppression import RedisTombstones
+from tests.integration.sink_support import backend_for, produce, run_sink, sink_settings
+from tests.popularity_support import StoreDriver
+
+pytestmark = pytest.mark.integration
+
+KEY = "erasure-secret"
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _event(user: str | None, i: int, *, anonymous: str | None = None) -> InteractionEvent:
+    return InteractionEvent(
+        feature_id=f"doc_{i % 5}",
+        interaction_type=[["click"], ["purchase"], ["click", "add_to_cart"]][i % 3],
+        metadata={"duration_ms": 4500 if i % 4 == 0 else 10},
+        user_id=user,
+        anonymous_id=anonymous,
+        timestamp=NOW - timedelta(hours=3) + timedelta(minutes=i),
+    )
+
+
+def recount(events: list[InteractionEvent]) -> dict[tuple[str, str], int]:
+    out: Counter[tuple[str, str]] = Counter()
+    for e in events:
+        types = set(e.interaction_type)
+        if e.metadata.get("duration_ms", 0) >= 4000:
+            types.add("long_view")
+        for t in types:
+            out[(e.feature_id, t)] += 1
+    return dict(out)
+
+
+def counts(client: redis.Redis[bytes], prefix: str) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    for key in client.scan_iter(match=f"{prefix}:f:*:s", count=1000):
+        feature = key.decode().split("{", 1)[1].rsplit("}", 1)[0]
+        for field, value in client.hgetall(key).items():
+            if field.startswith(b"7:") and int(value):
+                out[(feature, field.decode()[2:])] = int(value)
+    return out
+
+
+@pytest.fixture
+def hashed(unique_settings: Settings) -> Settings:
+    return sink_settings(unique_settings, user_id_hmac_key=KEY)
+
+
+@pytest.fixture
+def client(hashed: Settings) -> Iterator[redis.Redis[bytes]]:
+    connection: redis.Redis[bytes] = redis.Redis.from_url(hashed.redis.url)
+    yield connection
+    connection.close()
+
+
+def _store(settings: Settings, events: list[InteractionEvent]) -> None:
+    """As the sink and the worker would: rows in ClickHouse, counts and history in Redis."""
+    produce(settings, events)  # the SDK hashes user_id and anonymous_id
+    with backend_for(settings) as backend:
+        run_sink(settings, backend, lambda s: s.messages >= len(events))
+    as_stored = [
+        e.model_copy(
+            update={
+                "user_id": e.user_id and hash_user_id(e.user_id, KEY),
+                "anonymous_id": e.anonymous_id and hash_user_id(e.anonymous_id, KEY),
+            }
+        )
+        for e in events
+    ]
+    driver = StoreDriver(settings)
+    try:
+        driver.apply(as_stored, NOW)
+    finally:
+        driver.close()
+
+
+def _rows(settings: Settings, stored_user: str) -> int:
+    with backend_for(settings) as backend:
+        rows = backend.query(
+            "SELECT count() AS n FROM interactions WHERE user_id = {u:String}", {"u": stored_user}
+        )
+    return int(rows[0]["n"])
+
+
+def test_retried_forget_with_hashed_ids_subtracts_once(
+    hashed: Settings, client: redis.Redis[bytes]
+) -> None:
+    alice = [_event("alice@example.com", i) for i in range(30)]
+    bob = [_event("bob", i + 1) for i in range(25)]
+    _store(hashed, alice + bob)
+    assert counts(client, hashed.redis.key_prefix) == recount(alice + bob)
+    with backend_for(hashed) as backend:
+        erasure = Erasure(hashed, backend, client)
+        first = erasure.forget_user("alice@example.com")
+        second = erasure.forget_user("alice@example.com")  # a retry
+        receipt = erasure.receipt(first.job.job_id)
+    assert first.job.counts_subtracted["events"] == 30
+    assert second.job.counts_subtracted["events"] == 0
+    assert first.matched_id == hash_user_id("alice@example.com", KEY)
+    assert counts(client, hashed.redis.key_prefix) == recount(bob)
+    assert _rows(hashed, first.matched_id) == 0
+    assert receipt is not None and receipt["state"] == "done"
+    assert "alice" not in str(receipt) and first.matched_id not in str(receipt)
+    tomb = client.hgetall(RedisKeys(hashed.redis.key_prefix).tombstones())
+    assert [k.decode() for k in tomb] == ["u:" + first.matched_id]
+
+
+def test_forget_a_time_range_keeps_the_rest(hashed: Settings, client: redis.Redis[bytes]) -> None:
+    alice = [_event("alice", i) for i in range(40)]
+    _store(hashed, alice)
+    since, until = alice[10].timestamp, alice[19].timestamp
+    inside = [e for e in alice if since <= e.timestamp <= until]
+    outside = [e for e in alice if e not in inside]
+    with backend_for(hashed) as backend:
+        outcome = Erasure(hashed, backend, client).forget_user("alice", since=since, until=until)
+    assert outcome.job.counts_subtracted["events"] == len(inside) == 10
+    assert counts(client, hashed.redis.key_prefix) == recount(outside)
+    assert _rows(hashed, hash_user_id("alice", KEY)) == 30
+    history = client.zrange(
+        RedisKeys(hashed.redis.key_prefix).user_history(hash_user_id("alice", KEY)),
+        0,
+        -1,
+        withscores=True,
+    )
+    latest: dict[str, float] = {}
+    for e in outside:
+        for t in recount([e]):
+            member = f"{t[1]}:{t[0]}"
+            latest[member] = max(latest.get(member, 0), e.timestamp.timestamp() * 1000)
+    assert {m.decode(): s for m, s in history} == latest
+
+
+def test_identify_then_forget_takes_the_anonymous_past_too(
+    hashed: Settings, client: redis.Redis[bytes]
+) -> None:
+    before_login = [_event(None, i, anonymous="device-1") for i in range(12)]
+    after_login = [_event("carol", i + 12) for i in range(8)]
+    others = [_event("dave", i) for i in range(9)]
+    _store(hashed, before_login + after_login + others)
+    keys = RedisKeys(hashed.redis.key_prefix)
+    carol = hash_user_id("carol", KEY)
+    IdentityLinks(client, keys).identify(hash_user_id("device-1", KEY), carol)
+    with backend_for(hashed) as backend:
+        outcome = Erasure(hashed, backend, client).forget_user("carol")
+    assert outcome.job.anonymous_ids_forgotten == 1
+    assert outcome.job.counts_subtracted["events"] == 20
+    assert counts(client, hashed.redis.key_prefix) == recount(others)
+    assert client.exists(keys.anonymous_history(hash_user_id("device-1", KEY))) == 0
+    assert client.exists(keys.user_history(carol), keys.user_anonymous_ids(carol)) == 0
+    with backend_for(hashed) as backend:
+        left = backend.query("SELECT count() AS n FROM interactions")[0]["n"]
+    assert int(left) == len(others)
+
+
+def test_sdk_refuses_a_forgotten_users_old_events(
+    hashed: Settings, client: redis.Redis[bytes]
+) -> None:
+    with backend_for(hashed) as backend:
+        migrate(backend)
+        Erasure(hashed, backend, client).forget_user("erin")
+    tombstones = RedisTombstones(client, RedisKeys(hashed.redis.key_prefix), component="sdk")
+    with InteractionProducer(hashed, tombstones=tombstones) as producer:
+        with pytest.raises(SuppressedUserError, match="user_id: was forgotten"):
+            producer.send(_event("erin", 1))
+        producer.send(_event("erin", 1).model_copy(update={"timestamp": datetime.now(UTC)}))
