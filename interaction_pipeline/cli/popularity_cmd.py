@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from interaction_pipeline.cli.context import console, err_console, get_settings, print_json
-from schemas.errors import StartupError
+from schemas.errors import RedisUnavailableError, StartupError
 from schemas.interaction_types import TypeRegistry
 from schemas.settings import Settings
 from stream_processors import PopularityReader
@@ -56,7 +56,7 @@ def _run(settings: Settings, read: Callable[[PopularityReader], T]) -> T:
     except ValueError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    except redis.RedisError as exc:
+    except (redis.RedisError, RedisUnavailableError) as exc:  # the reader translates
         err_console.print(f"[red]Redis at {settings.redis.url} does not answer:[/red] {exc}")
         raise typer.Exit(1) from None
 

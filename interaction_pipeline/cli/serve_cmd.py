@@ -40,7 +40,7 @@ def serve(
     settings = get_settings()
     bind_host = host or settings.http.host
     bind_port = settings.http.port if port is None else port
-    if not settings.http.api_keys and not is_loopback(bind_host):
+    if not settings.http.key_scopes() and not is_loopback(bind_host):
         err_console.print(
             f"[yellow]no HTTP_API_KEYS configured: /v1 answers only loopback clients, "
             f"although the service binds {bind_host}[/yellow]"

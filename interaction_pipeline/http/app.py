@@ -32,8 +32,11 @@ DESCRIPTION = """\
 Collects search interactions (the seed's `POST /v1/retrievers/interactions`, field for field)
 and serves what rerankers and analysts read back.
 
-* **Auth**: send one of `HTTP_API_KEYS` as `X-API-Key` (or `Authorization: Bearer`). With no
-  key configured only loopback clients are served.
+* **Auth**: send an API key as `X-API-Key` (or `Authorization: Bearer`). Keys have scopes
+  (`HTTP_API_KEY_SCOPES`): `ingest` for the POST ingest routes, `read` for GET routes and the
+  popularity counts and boost, `admin` for DELETE routes; a key of `HTTP_API_KEYS` has all
+  three. 401: no key or an unknown one; 403: the key lacks the route's scope. With no key
+  configured only loopback clients are served.
 * **Limits**: at most 1,000 events per POST and `HTTP_MAX_BODY_BYTES` per body (413 above).
 * **Delivery**: a POST answers only after Kafka acknowledged the events; `event_id` is the
   idempotency key, so retrying a 503 or the failed indices of a 207 never double counts.
@@ -43,7 +46,11 @@ and serves what rerankers and analysts read back.
 _V1_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not readable (e.g. not UTF-8 JSON)."},
     401: {"model": ErrorBody, "description": "API key missing or not valid."},
-    403: {"model": ErrorBody, "description": "No API keys configured and not a loopback client."},
+    403: {
+        "model": ErrorBody,
+        "description": "The key lacks this route's scope (or no keys configured and not a "
+        "loopback client).",
+    },
     404: {"model": ErrorBody, "description": "No such resource (or a path that matches none)."},
     413: {"model": ErrorBody, "description": "Body over HTTP_MAX_BODY_BYTES."},
 }
@@ -85,7 +92,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    guard = ApiKeyGuard(settings.http.api_keys)
+    guard = ApiKeyGuard(settings.http.key_scopes())
     app.state.settings = settings
     app.state.bridge = bridge
     app.state.metrics = metrics

@@ -1,4 +1,15 @@
-"""API keys for /v1: X-API-Key or `Authorization: Bearer`, compared in constant time.
+"""API keys with scopes for /v1: X-API-Key or `Authorization: Bearer`, compared in constant time.
+
+A key a browser SDK ships is public in all but name, so keys carry scopes
+(`HTTP_API_KEY_SCOPES`): `ingest` may only POST events, `read` reads counts, history and
+stored events, `admin` deletes. A plain `HTTP_API_KEYS` key has every scope. No key (or a key
+that is not configured) answers 401; a known key without the route's scope answers 403.
+
+Which scope a route needs is decided here, in one table, from the route's method and path
+template (not from the route modules, which stay free of auth): GET reads and DELETE is admin
+unless listed otherwise, and a POST must be listed, since POST both ingests and (popularity
+counts, boost) reads. A route that matches no rule needs a scope no key has, so it is refused
+until declared; `tests/unit/http/test_http_scopes.py` walks every route of the app for that.
 
 With no key configured the service is open only to loopback clients: a developer's laptop or
 a sidecar works out of the box, and a service exposed by mistake refuses the world instead of
@@ -10,16 +21,54 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Annotated
+import re
+from collections.abc import Mapping
+from typing import Annotated, Final
 
 from fastapi import HTTPException, Request, Security
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
+
+from interaction_pipeline.http.routes.ingest import INTERACTIONS_PATH, SEARCHES_PATH
+from schemas.settings import ApiScope
 
 _api_key_header = APIKeyHeader(
-    name="X-API-Key", auto_error=False, description="One of HTTP_API_KEYS."
+    name="X-API-Key",
+    auto_error=False,
+    description="One of HTTP_API_KEYS or HTTP_API_KEY_SCOPES.",
 )
-_bearer = HTTPBearer(auto_error=False, description="One of HTTP_API_KEYS, as a bearer token.")
+_bearer = HTTPBearer(
+    auto_error=False, description="One of HTTP_API_KEYS or HTTP_API_KEY_SCOPES, as a bearer token."
+)
+
+PUBLIC_PATHS: Final = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
+"""Served without a key: probes, Prometheus, and the API's own documentation."""
+
+ROUTE_SCOPES: Final[Mapping[tuple[str, str], ApiScope]] = {
+    ("POST", INTERACTIONS_PATH): "ingest",
+    ("POST", SEARCHES_PATH): "ingest",
+    # a browser SDK links its anonymous id at login, as it sends events
+    ("POST", "/v1/retrievers/users/{user_id}/identify"): "ingest",
+    ("POST", "/v1/retrievers/popularity/counts"): "read",
+    ("POST", "/v1/retrievers/popularity/boost"): "read",
+    # what a deletion removed is for whoever may delete, not for every reader
+    ("GET", "/v1/retrievers/deletions/{job_id}"): "admin",
+}
+"""Routes whose scope is not their method's: every POST, and GETs that are not plain reads."""
+
+METHOD_SCOPES: Final[Mapping[str, ApiScope]] = {"GET": "read", "HEAD": "read", "DELETE": "admin"}
+"""Every other route: GET reads, DELETE is admin. POST, PUT and PATCH have no default."""
+
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
+
+
+def required_scope(method: str, path: str) -> ApiScope | None:
+    """The scope a route needs; None: undeclared, so refused. `path` is the route's template
+    as the app (`{user_id:path}`) or the OpenAPI document (`{user_id}`) writes it."""
+    declared = ROUTE_SCOPES.get((method, _CONVERTER.sub(r"{\1}", path)))
+    return declared or METHOD_SCOPES.get(method)
 
 
 def is_loopback(host: str | None) -> bool:
@@ -34,8 +83,8 @@ def is_loopback(host: str | None) -> bool:
 class ApiKeyGuard:
     """A FastAPI dependency; use as `dependencies=[Depends(guard)]` on the /v1 routers."""
 
-    def __init__(self, keys: list[SecretStr]) -> None:
-        self._keys = [k.get_secret_value().encode() for k in keys if k.get_secret_value()]
+    def __init__(self, key_scopes: Mapping[str, frozenset[ApiScope]]) -> None:
+        self._keys = [(k.encode(), scopes) for k, scopes in key_scopes.items() if k]
 
     @property
     def open_to_loopback_only(self) -> bool:
@@ -55,7 +104,7 @@ class ApiKeyGuard:
                 status_code=403,
                 detail=(
                     "no API keys are configured, so only loopback clients may call this "
-                    "service; set HTTP_API_KEYS and send X-API-Key"
+                    "service; set HTTP_API_KEYS (or HTTP_API_KEY_SCOPES) and send X-API-Key"
                 ),
             )
         given = api_key or (bearer.credentials if bearer else None)
@@ -65,14 +114,35 @@ class ApiKeyGuard:
                 detail="X-API-Key (or Authorization: Bearer) is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        candidate = given.encode()
-        # Compare against every key so the time taken does not tell which one matched.
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(candidate, key)
-        if not matched:
+        scopes = self._scopes_of(given.encode())
+        if scopes is None:
             raise HTTPException(
                 status_code=401,
                 detail="API key is not valid",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        needed = self._needed(request)
+        if needed is None or needed not in scopes:
+            raise HTTPException(
+                status_code=403,
+                detail=(
+                    f"this API key lacks the {needed!r} scope this route needs"
+                    if needed
+                    else "this route declares no scope, so no key may call it"
+                ),
+            )
+
+    def _scopes_of(self, candidate: bytes) -> frozenset[ApiScope] | None:
+        # Compare against every key so the time taken does not tell which one matched.
+        found: frozenset[ApiScope] | None = None
+        for key, scopes in self._keys:
+            if hmac.compare_digest(candidate, key):
+                found = scopes
+        return found
+
+    @staticmethod
+    def _needed(request: Request) -> ApiScope | None:
+        route = request.scope.get("route")
+        if not isinstance(route, APIRoute):
+            return None
+        return required_scope(request.method, route.path)

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 from fastapi import HTTPException
+from fastapi.routing import APIRoute
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -17,8 +18,9 @@ from starlette.types import Message, Receive, Scope, Send
 from interaction_pipeline.http import MAX_EVENTS_PER_REQUEST, ApiKeyGuard, is_loopback
 from interaction_pipeline.http.body import BodyError, check_content_type, parse_events
 from interaction_pipeline.http.limits import BodyLimitMiddleware, PayloadTooLarge
-from interaction_pipeline.http.routes.ingest import _result
+from interaction_pipeline.http.routes.ingest import INTERACTIONS_PATH, _result
 from producers import BatchOutcome
+from schemas.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -107,12 +109,24 @@ def test_loopback(host: str | None, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
 
-def _request(client_host: str) -> Request:
-    return Request({"type": "http", "method": "POST", "headers": [], "client": (client_host, 1)})
+def _request(client_host: str, method: str = "POST", path: str = INTERACTIONS_PATH) -> Request:
+    async def endpoint() -> None:
+        return None
+
+    route = APIRoute(path, endpoint, methods=[method])
+    return Request(
+        {
+            "type": "http",
+            "method": method,
+            "headers": [],
+            "client": (client_host, 1),
+            "route": route,
+        }
+    )
 
 
 def test_guard_without_keys_serves_loopback_and_refuses_others() -> None:
-    guard = ApiKeyGuard([])
+    guard = ApiKeyGuard({})
     guard(_request("127.0.0.1"))
     with pytest.raises(HTTPException) as raised:
         guard(_request("192.0.2.1"))
@@ -120,7 +134,7 @@ def test_guard_without_keys_serves_loopback_and_refuses_others() -> None:
 
 
 def test_guard_with_keys_checks_them_for_every_client() -> None:
-    guard = ApiKeyGuard([SecretStr("secret")])
+    guard = ApiKeyGuard(Settings(http_api_keys=[SecretStr("secret")]).http.key_scopes())
     guard(_request("192.0.2.1"), api_key="secret")
     for given_key in (None, "", "secre", "secret2"):
         with pytest.raises(HTTPException) as raised:

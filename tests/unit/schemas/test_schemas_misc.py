@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from producers._config import producer_config
 from schemas import BUILTIN_TYPES, InteractionKind, Settings, TypeRegistry, hash_user_id
 from schemas.jsonschema import FILES, SCHEMA_DIR, render
+from schemas.privacy import UserIdHasher
 
 pytestmark = pytest.mark.unit
 
@@ -58,10 +60,33 @@ def test_committed_json_schema_files_are_current() -> None:
         assert committed == render(model), f"run `interactions schema` to refresh {name}"
 
 
-def test_user_id_hash_is_keyed_and_stable() -> None:
-    assert hash_user_id("u1", "k") == hash_user_id("u1", "k")
-    assert hash_user_id("u1", "k") != hash_user_id("u1", "other")
-    assert len(hash_user_id("u1", "k")) == 64
+# Known answers computed once outside Python, e.g.
+#   printf '%s' 'u1' | openssl dgst -sha256 -hmac 'k'
+# The first is RFC 4231 test case 2. Any change to encoding, algorithm or key handling shows.
+HMAC_VECTORS = [
+    ("what do ya want for nothing?", "Jefe",
+     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+    ("u1", "k", "731757b19387f029ed2b9879ee82a5384d99f3d717476fd935e43d11f4a1f2e3"),
+    ("alice@example.com", "secret",
+     "a398d49ce1980b3642bc4dbd110121e3c953e1eadb497d50dea23e9611f83ee7"),
+    ("user_123", "project-key",
+     "d34d61945cb9ed3bd38eae4e6b14a012d78f76f19306276d3edc772bc59434c8"),
+    ("Zo\u00eb \U0001f431", "cl\u00e9",  # UTF-8 of both
+     "ace4485d01ab80ecc55753c1d1d7848d19f6225e86c8290c88835729e13f9d25"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("user_id", "key", "expected"), HMAC_VECTORS)
+def test_user_id_hash_matches_known_hmac_sha256_vectors(
+    user_id: str, key: str, expected: str
+) -> None:
+    assert hash_user_id(user_id, key) == expected
+    assert UserIdHasher(SecretStr(key))(user_id) == expected
+    assert Settings(user_id_hmac_key=SecretStr(key)).privacy.hasher(user_id) == expected
+
+
+def test_user_id_hasher_without_a_key_keeps_the_id() -> None:
+    assert UserIdHasher()("user_123") == "user_123"
 
 
 def test_producer_config_keeps_delivery_guarantees() -> None:
