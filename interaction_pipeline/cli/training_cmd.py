@@ -499,6 +499,12 @@ def _run_with_progress(
         )
 
 
+def _span(counts: list[int]) -> str:
+    """Queries per seed as one figure, or its range when the seeds differ."""
+    low, high = min(counts), max(counts)
+    return str(low) if low == high else f"{low}-{high}"
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:+.1f}%"
 
@@ -521,7 +527,7 @@ def _print_lift(report: dict[str, Any], out: Path) -> None:
     for split, s in report["splits"].items():
         table.add_row(
             split,
-            "/".join(str(q) for q in s["queries"]),
+            _span(s["queries"]),
             f"{s['base']['ndcg@10']:.4f}",
             f"{s['tuned']['ndcg@10']:.4f}",
             _pct(s["lift_pct"]),
