@@ -506,27 +506,26 @@ def _span(counts: list[int]) -> str:
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1f}%"
+    return "-" if value is None else f"{value:+.1f}"
 
 
 def _interval(values: list[float | None]) -> str:
     low, high = values
-    return "-" if low is None or high is None else f"[{low:+.1f}%, {high:+.1f}%]"
+    return "-" if low is None or high is None else f"[{low:+.1f}, {high:+.1f}]"
 
 
 def _print_lift(report: dict[str, Any], out: Path) -> None:
     cfg = report["config"]
     console.rule(f"[bold]lift on {cfg['dataset']} ({len(cfg['seeds'])} seeds)")
     table = Table(
-        title="nDCG@10 of the base and the tuned retriever on human judgements (mean over "
-        "seeds; 95% stratified paired bootstrap)",
+        title="nDCG@10 on human judgements, mean over seeds; lift and its 95% interval in %",
         title_justify="left",
     )
-    for name in ("split", "queries", "base", "tuned", "lift", "interval", "per seed"):
-        table.add_column(name, justify="left" if name == "split" else "right")
+    for name in ("held out", "queries", "base", "tuned", "lift %", "95% CI", "per seed"):
+        table.add_column(name, justify="left" if name == "held out" else "right")
     for split, s in report["splits"].items():
         table.add_row(
-            split,
+            split.removeprefix("held_out_"),
             _span(s["queries"]),
             f"{s['base']['ndcg@10']:.4f}",
             f"{s['tuned']['ndcg@10']:.4f}",
@@ -537,16 +536,19 @@ def _print_lift(report: dict[str, Any], out: Path) -> None:
     console.print(table)
     if report["ablations"]:
         abl = Table(
-            title="ablations on held_out_sessions: lift over base, and change against the full "
-            "method (negative: the removed part helped)",
+            title="ablations on held-out sessions (negative vs full: the removed part helped)",
             title_justify="left",
         )
-        for name in ("ablation", "tuned", "lift", "interval", "vs full", "interval "):
+        for name in ("ablation", "tuned", "lift %", "95% CI", "vs full %", "95% CI "):
             abl.add_column(name, justify="left" if name == "ablation" else "right")
+        short = {
+            "no_position_bias_correction": "no bias correction",
+            "random_negatives": "random negatives",
+        }
         for name, splits in report["ablations"].items():
             s = splits["held_out_sessions"]
             abl.add_row(
-                name,
+                short.get(name, name),
                 f"{s['tuned']['ndcg@10']:.4f}",
                 _pct(s["lift_pct"]),
                 _interval(s["ci95"]),
