@@ -1,6 +1,7 @@
--- Training pairs: per (query, document), what users did with it, and its role for training.
+-- Training pairs, step one: everything known about each (query, document), one row each.
 -- The seed's get_query_document_pairs(date_range, min_interactions); `interactions
--- export-training` streams this query and writes JSONL / Parquet.
+-- export-training` streams this query and analytics/export.py picks positives and hard
+-- negatives from it one query at a time (the thresholds are export options, unit-tested there).
 --
 -- Events: interactions in [start, end) (of one retriever, or all), their query text from
 -- metadata.query or else from the linked search event. long_view is added to an event whose
@@ -14,13 +15,22 @@
 -- (propensity '1' switches the correction off). ipw_square_sum (sum of ipw^2) lets the
 -- caller compute the effective sample size the correction leaves.
 --
--- Roles, first match:
---   positive           positive_events >= min_interactions and positive_events > negative_events
---   explicit_negative  negative_events > 0 and negative_events >= positive_events
---   skip_negative      never engaged with for this query, and shown above a clicked result
---                      (in the same search, not clicked there) at least skip_margin times
---                      (clicks in the first 64 positions; a search's clicks are UInt64 bits)
--- Only queries with at least one positive are returned, ordered by query, role, weight.
+-- Impressions: search events in [start, end) (of the retriever), their first 64 results (a
+-- search's engaged positions are UInt64 bits), with the engaged interactions linked by
+-- query_id up to a day after `end` (as click_counts.sql). Per (query, document):
+--   impressions   times shown
+--   clicks        impressions engaged with (any positive event at that search and position)
+--   examinations  sum over impressions of propensity[position]: expected examinations in
+--                 units of position 0, so clicks / examinations is the position-based
+--                 model's relevance estimate given the propensities ('1': raw click rate)
+--   skipped_above impressions shown above an engaged result of the same search, not engaged
+-- query_clicks / query_examinations sum those over the query (the prior the export shrinks
+-- each document's estimate toward).
+--
+-- Rows: every (query, document) with an event or an impression, of the queries where some
+-- document has positive_events >= min_interactions and positive_events > negative_events
+-- (candidate_positive; candidate_positives / candidate_weight total them, an upper bound of
+-- what the export keeps). Ordered by query, then feature_id.
 --
 -- Parameters: start, end, retriever (see query_stats.sql),
 --   negative_types ('skip,negative_feedback,return_to_results'),
@@ -28,7 +38,7 @@
 --   type_names / type_weights (comma lists, same order), custom_weight (1.0),
 --   long_view_type ('long_view'), long_view_ms (4000),
 --   propensity (comma list of relative propensities for positions 0, 1, ...), clip (20),
---   min_interactions (2), skip_margin (3).
+--   min_interactions (2).
 WITH
     parseDateTime64BestEffort({start:String}, 3, 'UTC') AS range_start,
     parseDateTime64BestEffort({end:String}, 3, 'UTC') AS range_end,
@@ -87,39 +97,49 @@ WITH
             WHERE e.query = '' AND e.query_id != ''
         )
     ),
-    skipped_above AS
+    clicked AS
     (
-        SELECT lowerUTF8(trimBoth(s.query)) AS q, feature_id
+        SELECT
+            cityHash64(query_id) AS search_key,
+            groupBitOr(bitShiftLeft(toUInt64(1), assumeNotNull(position))) AS clicked_mask,
+            max(assumeNotNull(position)) AS last_click
+        FROM interactions
+        WHERE timestamp >= range_start AND timestamp < range_end + INTERVAL 1 DAY
+          AND ({retriever:String} = '' OR retriever_id = {retriever:String})
+          AND query_id != '' AND position < 64
+          AND arrayExists(t -> NOT has(negative_types, t), interaction_type)
+        GROUP BY search_key
+    ),
+    shown AS
+    (
+        SELECT
+            q,
+            feature_id,
+            count() AS impressions,
+            countIf(bitTest(clicked_mask, position)) AS clicks,
+            sum(prop[least(position, length(prop) - 1) + 1]) AS examinations,
+            countIf(has_click AND position < last_click AND NOT bitTest(clicked_mask, position))
+                AS skipped_above
         FROM
         (
-            SELECT s.query, s.results, c.clicked_mask, c.last_click
+            SELECT lowerUTF8(trimBoth(s.query)) AS q, s.results, c.clicked_mask, c.last_click,
+                   c.search_key != 0 AS has_click
             FROM search_events AS s
-            INNER JOIN
-            (
-                SELECT
-                    cityHash64(query_id) AS search_key,
-                    groupBitOr(bitShiftLeft(toUInt64(1), assumeNotNull(position))) AS clicked_mask,
-                    max(assumeNotNull(position)) AS last_click
-                FROM raw_events
-                WHERE query_id != '' AND position < 64
-                  AND arrayExists(t -> NOT has(negative_types, t), interaction_type)
-                GROUP BY search_key
-            ) AS c ON cityHash64(s.query_id) = c.search_key
-            WHERE s.timestamp >= range_start AND s.timestamp < range_end + INTERVAL 1 DAY
-              AND c.last_click > 0
-        ) AS s
+            LEFT JOIN clicked AS c ON cityHash64(s.query_id) = c.search_key
+            WHERE s.timestamp >= range_start AND s.timestamp < range_end
+              AND ({retriever:String} = '' OR s.retriever_id = {retriever:String})
+              AND notEmpty(s.results)
+        )
         ARRAY JOIN
-            arraySlice(s.results, 1, s.last_click) AS feature_id,
-            arrayMap(i -> i - 1, arrayEnumerate(arraySlice(s.results, 1, s.last_click))) AS position
-        WHERE NOT bitTest(s.clicked_mask, position)
+            arraySlice(results, 1, 64) AS feature_id,
+            arrayMap(i -> toUInt64(i - 1), arrayEnumerate(arraySlice(results, 1, 64))) AS position
+        GROUP BY q, feature_id
     )
 SELECT
     query,
     feature_id,
-    role,
     positive_events,
     negative_events,
-    skipped_above,
     conversions,
     long_views,
     mean_position,
@@ -129,11 +149,18 @@ SELECT
     weight,
     ipw_square_sum,
     clipped_events,
-    sumIf(weight, role = 'positive') OVER () AS total_weight,
-    countIf(role = 'positive') OVER () AS total_positives
+    impressions,
+    clicks,
+    examinations,
+    skipped_above,
+    sum(clicks) OVER (PARTITION BY query) AS query_clicks,
+    sum(examinations) OVER (PARTITION BY query) AS query_examinations,
+    candidate_positive,
+    sumIf(weight, candidate_positive) OVER () AS candidate_weight,
+    countIf(candidate_positive) OVER () AS candidate_positives
 FROM
 (
-    SELECT *, max(role = 'positive') OVER (PARTITION BY query) AS query_has_positive
+    SELECT *, max(candidate_positive) OVER (PARTITION BY query) AS query_has_candidate
     FROM
     (
         SELECT
@@ -141,7 +168,6 @@ FROM
             feature_id,
             sum(pos_n) AS positive_events,
             sum(neg_n) AS negative_events,
-            sum(skip_n) AS skipped_above,
             sum(conv_n) AS conversions,
             sum(long_n) AS long_views,
             sum(position_sum) / nullIf(sum(position_n), 0) AS mean_position,
@@ -151,13 +177,12 @@ FROM
             sum(weight_sum) AS weight,
             sum(ipw_square) AS ipw_square_sum,
             sum(clipped_n) AS clipped_events,
-            multiIf(
-                positive_events >= {min_interactions:UInt32}
-                    AND positive_events > negative_events, 'positive',
-                negative_events > 0 AND negative_events >= positive_events, 'explicit_negative',
-                positive_events = 0 AND skipped_above >= {skip_margin:UInt32}, 'skip_negative',
-                ''
-            ) AS role
+            sum(impressions_n) AS impressions,
+            sum(clicks_n) AS clicks,
+            sum(examinations_sum) AS examinations,
+            sum(skip_n) AS skipped_above,
+            positive_events >= {min_interactions:UInt32}
+                AND positive_events > negative_events AS candidate_positive
         FROM
         (
             SELECT
@@ -165,7 +190,6 @@ FROM
                 feature_id,
                 countIf(is_pos) AS pos_n,
                 countIf(is_neg) AS neg_n,
-                0 AS skip_n,
                 countIf(hasAny(types, conversion_types)) AS conv_n,
                 countIf(has(types, {long_view_type:String})) AS long_n,
                 sumIf(toFloat64(ifNull(position, 0)), is_pos AND position IS NOT NULL)
@@ -176,23 +200,20 @@ FROM
                 maxIf(strength, is_pos) AS strength_max,
                 sumIf(strength * ipw, is_pos) AS weight_sum,
                 sumIf(ipw * ipw, is_pos) AS ipw_square,
-                countIf(is_pos AND 1.0 / propensity_at > {clip:Float64}) AS clipped_n
+                countIf(is_pos AND 1.0 / propensity_at > {clip:Float64}) AS clipped_n,
+                0 AS impressions_n,
+                0 AS clicks_n,
+                0.0 AS examinations_sum,
+                0 AS skip_n
             FROM events
             GROUP BY q, feature_id
             UNION ALL
-            SELECT q, feature_id, 0, 0, count(), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-            FROM skipped_above
-            GROUP BY q, feature_id
+            SELECT q, feature_id, 0, 0, 0, 0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0,
+                   impressions, clicks, examinations, skipped_above
+            FROM shown
         )
         GROUP BY q, feature_id
     )
-    WHERE role != ''
 )
-WHERE query_has_positive
-ORDER BY
-    query,
-    indexOf(['positive', 'explicit_negative', 'skip_negative'], role),
-    if(role = 'positive', weight, 0) DESC,
-    negative_events DESC,
-    skipped_above DESC,
-    feature_id
+WHERE query_has_candidate
+ORDER BY query, feature_id

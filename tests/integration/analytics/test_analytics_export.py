@@ -163,6 +163,10 @@ def test_parquet_full_layout_has_every_column(analytics: Analytics, tmp_path: Pa
         "long_views",
         "negative_events",
         "clipped_events",
+        "relevance",
+        "negative_relevance",
+        "examinations",
+        "negative_examinations",
     ]
     assert table.num_rows == 5
 
@@ -206,10 +210,19 @@ def test_sentence_transformers_layout_resolves_texts(analytics: Analytics, tmp_p
 
 def test_seed_api_name(analytics: Analytics) -> None:
     pairs = list(analytics.get_query_document_pairs(RANGE, min_interactions=2, ipw=False))
-    # Every retriever: red shoes A and B (r1, r2), and r3's green sofa G (click + purchase)
-    # with H as explicit negative (one skip against one click: rejection at least as often).
+    # Every retriever: red shoes A (r1, r2), and r3's green sofa G (click + purchase) with H
+    # as explicit negative (one skip against one click: rejection at least as often); green
+    # sofa has no search events, so the event rules decide alone. Red shoes' B has two
+    # positive events (a click and a purchase in S1) but was clicked in 1 of its 4 showings:
+    # with ipw off its shrunk click rate (1 + 3 x 6/19) / (4 + 3) = 0.28 is below the query's
+    # 6 clicks in 19 impressions (0.32) on 4 >= positive_min_examinations showings: dropped.
     assert {(p.query, p.positive_id, p.negative_id) for p in pairs} == {
         ("green sofa", "G", "H"),
         ("red shoes", "A", "D"),
-        ("red shoes", "B", "D"),
     }
+    a = next(p for p in pairs if p.positive_id == "A")
+    assert a.relevance == pytest.approx((4 + 3 * 6 / 19) / (6 + 3))  # 4 clicks in 6 showings
+    assert (a.examinations, a.negative_examinations) == (6.0, 4.0)  # ipw off: showings
+    thin = ExportOptions(RANGE, min_interactions=2, ipw=False, positive_min_examinations=5)
+    kept = {p.positive_id for p in analytics.exporter(thin).pairs() if p.query == "red shoes"}
+    assert kept == {"A", "B"}  # 4 showings are too few to overrule B's engagement there

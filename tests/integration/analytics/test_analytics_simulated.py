@@ -108,27 +108,29 @@ def test_training_pairs_agree_with_true_relevance(
         for d, r in zip(truth.candidates[q], truth.relevance[q], strict=True)
     }
     positives: list[float] = []
-    negatives: dict[str, list[float]] = {"explicit": [], "skip_above": []}
+    negatives: dict[str, list[float]] = {"explicit": [], "skip_above": [], "impression": []}
     for pair in analytics.get_query_document_pairs(RANGE, min_interactions=2):
         positives.append(relevance[(pair.query, pair.positive_id)])
         if pair.negative_id is not None and pair.negative_source is not None:
             negatives[pair.negative_source].append(relevance[(pair.query, pair.negative_id)])
     assert len(positives) > 500
-    assert min(len(v) for v in negatives.values()) > 50
+    assert min(len(v) for v in negatives.values()) > 20
     mean_positive = float(np.mean(positives))
-    print(
-        f"true relevance: positives {mean_positive:.3f}, explicit negatives "
-        f"{np.mean(negatives['explicit']):.3f}, skip-above {np.mean(negatives['skip_above']):.3f}"
-    )
-    assert mean_positive > np.mean(negatives["explicit"]) + 0.2
-    assert mean_positive > np.mean(negatives["skip_above"]) + 0.2
+    means = {source: float(np.mean(values)) for source, values in negatives.items()}
+    print(f"true relevance: positives {mean_positive:.3f}, negatives by source {means}")
+    for source in negatives:
+        assert mean_positive > means[source] + 0.2, source
 
 
-def test_ipw_switch_changes_weights_not_pairs(analytics: Analytics) -> None:
+def test_ipw_switch_changes_weights_and_selection(analytics: Analytics) -> None:
     options = ExportOptions(RANGE, min_interactions=3)
     with_ipw = {(p.query, p.positive_id): p.weight for p in analytics.exporter(options).pairs()}
     plain = ExportOptions(RANGE, min_interactions=3, ipw=False)
     without = {(p.query, p.positive_id): p.weight for p in analytics.exporter(plain).pairs()}
-    assert with_ipw.keys() == without.keys()
-    assert all(with_ipw[k] >= without[k] - 1e-9 for k in with_ipw)  # every ipw factor >= 1
-    assert sum(with_ipw.values()) > 1.5 * sum(without.values())
+    # Off, positives are chosen on raw click rates: many of the same pairs, not all (raw
+    # rates favour what the ranker puts on top).
+    both = with_ipw.keys() & without.keys()
+    assert with_ipw.keys() != without.keys()
+    assert len(both) > 0.6 * max(len(with_ipw), len(without))
+    assert all(with_ipw[k] >= without[k] - 1e-9 for k in both)  # every ipw factor >= 1
+    assert sum(with_ipw[k] for k in both) > 1.5 * sum(without[k] for k in both)

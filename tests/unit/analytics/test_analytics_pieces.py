@@ -1,17 +1,15 @@
-"""Small pieces of the analytics that need no database: ranges, regression flags, text lookup,
-negative assignment and output format choice."""
+"""Small pieces of the analytics that need no database: ranges, regression flags, text lookup
+and output format choice (pair selection: test_analytics_selection.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from interaction_pipeline.analytics import DateRange, TextLookup
 from interaction_pipeline.analytics._writers import format_for
-from interaction_pipeline.analytics.export import _Group, _groups, _pairs
 from interaction_pipeline.analytics.report import compare
 
 pytestmark = pytest.mark.unit
@@ -71,48 +69,6 @@ def test_regression_flags(
     assert change.regressed is regressed
     quiet = compare("m", better, previous, current, threshold=0.1, enough_volume=False)  # type: ignore[arg-type]
     assert quiet.regressed is False
-
-
-def _row(query: str, doc: str, role: str, weight: float = 1.0) -> dict[str, object]:
-    return {
-        "query": query,
-        "feature_id": doc,
-        "role": role,
-        "weight": weight,
-        "strength": 1.0,
-        "ipw": 1.0,
-        "propensity": 1.0,
-        "mean_position": 0.0,
-        "positive_events": 2,
-        "conversions": 0,
-        "long_views": 0,
-        "negative_events": 0,
-        "clipped_events": 0,
-        "ipw_square_sum": 2.0,
-        "total_weight": 6.0,
-        "total_positives": 4,
-    }
-
-
-def test_rows_are_grouped_by_query_across_batches() -> None:
-    rows = [
-        _row("a", "1", "positive"),
-        _row("a", "2", "explicit_negative"),
-        _row("b", "3", "positive"),
-    ]
-    batches = [pa.RecordBatch.from_pylist(rows[:2]), pa.RecordBatch.from_pylist(rows[2:])]
-    groups = [(g.query, len(g.positives), len(g.negatives)) for g, _ in _groups(iter(batches))]
-    assert groups == [("a", 1, 1), ("b", 1, 0)]
-
-
-def test_hard_negatives_are_handed_out_in_turn() -> None:
-    group = _Group(
-        "q",
-        positives=[_row("q", p, "positive") for p in "ABC"],
-        negatives=[_row("q", "X", "explicit_negative"), _row("q", "Y", "skip_negative")],
-    )
-    got = [(p.positive_id, p.negative_id, p.negative_source) for p in _pairs(group)]
-    assert got == [("A", "X", "explicit"), ("B", "Y", "skip_above"), ("C", "X", "explicit")]
 
 
 def test_text_lookup(tmp_path: Path) -> None:
