@@ -47,10 +47,10 @@ from sinks import (
     RowMatch,
     counted_events,
     delete_matching,
+    delete_user_rows,
     latest_per_member,
     people_in,
 )
-from sinks._deletion import delete_user_rows
 from sinks.ddl import REJECTS_TABLE
 from stream_processors.erasure import CountedEvent, PopularityEraser
 from stream_processors.identity import IdentityLinks
