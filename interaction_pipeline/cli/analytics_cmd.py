@@ -322,6 +322,13 @@ def export_training(
         int,
         typer.Option(help="Times a never-clicked result must be skipped above a click."),
     ] = 3,
+    negatives: Annotated[
+        str,
+        typer.Option(
+            help="hard: explicit, skipped-above and well-examined but unclicked results; "
+            "random: a seeded draw from the query's shown results (an ablation baseline).",
+        ),
+    ] = "hard",
     texts: Annotated[
         Path | None,
         typer.Option(help='JSON lines {"id": ..., "text": ...} to resolve document ids.'),
@@ -350,6 +357,7 @@ def export_training(
             ipw=ipw,
             clip=clip,
             layout=layout,  # type: ignore[arg-type]
+            negatives=negatives,  # type: ignore[arg-type]
             seed=seed,
             st_rows=st_rows,
         )
