@@ -59,7 +59,7 @@ def record_run(
     line = {
         "bench": "lift",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": _commit(path.resolve().parent),
+        "commit": _commit(Path(__file__).resolve().parent),
         "machine": machine(),
         "load_before": load_before,
         "figures": figures,
