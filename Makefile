@@ -40,7 +40,7 @@ test-unit: install
 demo: install stack-up  ## The main job end to end on local defaults, then a short lift experiment.
 	interactions demo
 	@# Fine-tune on the pipeline's own clicks and measure the lift on human judgements: a
-	@# generated dataset, one seed (about a minute). The full run: docs/training.md.
+	@# generated dataset, one seed (under a minute). The full run: docs/training.md.
 	interactions lift --synthetic --seeds 1 --searches 3000 --out out/demo/lift --no-stack
 	@echo "full experiment on any judged BEIR folder: interactions lift --dataset DIR [--record]"
 
