@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,12 @@ import redis.asyncio as aioredis
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.events import InteractionEvent, effective_types
+from schemas.events import InteractionEvent
 from schemas.settings import Settings
 from schemas.wire import encode
 from stream_processors import PopularityReader
 from stream_processors._plan import Planner, Record
 from stream_processors._store import ApplyResult, PopularityStore
-from stream_processors._windows import Timeliness, hour_of, timeliness, window_start_hour
 
 
 def ms(when: datetime) -> int:
@@ -81,15 +80,39 @@ class StoreDriver:
         self.redis.close()
 
 
+# -- the oracle: the documented rules, written out here, never the product's helpers -------
+#
+# docs/popularity.md, "Windows": counts are kept per hour bucket of event time (UTC), the
+# bucket being epoch seconds // 3600. A D-day window at `now` holds the buckets
+# `hour >= now_hour - 24 x D`. Older than MAX_WINDOW_DAYS (by that rule) is late, more than
+# MAX_FUTURE_SKEW_S ahead is future; neither is applied. docs/sending-events.md: `long_view`
+# is also counted when `metadata.duration_ms >= LONG_VIEW_MS`. A type counts once per event,
+# and an event_id once (the idempotency window). Computed with exact integer arithmetic on
+# datetimes, so a rounding or boundary bug in the product cannot be mirrored here.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
+
+
+def oracle_hour(when: datetime) -> int:
+    """The UTC hour bucket of `when`: whole hours since the epoch, floored."""
+    return (when - _EPOCH) // _HOUR
+
+
+def oracle_types(event: InteractionEvent, long_view_ms: int) -> set[str]:
+    types = set(event.interaction_type)
+    duration = event.metadata.get("duration_ms")
+    if isinstance(duration, int | float) and duration >= long_view_ms:
+        types.add("long_view")
+    return types
+
+
 def on_time(event: InteractionEvent, settings: Settings, applied_at: datetime) -> bool:
     """Whether the worker applies this event at `applied_at` (neither late nor future)."""
-    when = timeliness(
-        ms(event.timestamp),
-        ms(applied_at),
-        settings.popularity.max_window_days,
-        settings.events.max_future_skew_s,
-    )
-    return when is Timeliness.ON_TIME
+    if event.timestamp > applied_at + timedelta(seconds=settings.events.max_future_skew_s):
+        return False
+    oldest = oracle_hour(applied_at) - 24 * settings.popularity.max_window_days
+    return oracle_hour(event.timestamp) >= oldest
 
 
 def expected_counts(
@@ -100,21 +123,20 @@ def expected_counts(
     *,
     dedupe: bool = True,
 ) -> dict[str, dict[str, int]]:
-    """Counts computed independently from the input by the documented window rule: an event
-    counts while its hour bucket is >= now's hour - 24 x days; each event_id counts once
-    (unless `dedupe` is off, as with dedupe_window_s=0). Pass only events that were on time
-    when applied."""
-    start = window_start_hour(hour_of(ms(now)), window_days)
+    """Counts by the documented rules above, from the input alone: an event counts while
+    its hour bucket is >= now's hour - 24 x days; each event_id counts once (unless `dedupe`
+    is off, as with dedupe_window_s=0). Pass only events that were on time when applied."""
+    first_hour = oracle_hour(now) - 24 * window_days
     seen: set[object] = set()
     out: dict[str, dict[str, int]] = {}
     for event in events:
         if dedupe and event.event_id in seen:
             continue
         seen.add(event.event_id)
-        if hour_of(ms(event.timestamp)) < start:
+        if oracle_hour(event.timestamp) < first_hour:
             continue
         by_type = out.setdefault(event.feature_id, {})
-        for t in effective_types(event, settings.events.long_view_ms):
+        for t in oracle_types(event, settings.events.long_view_ms):
             by_type[t] = by_type.get(t, 0) + 1
     return out
 
@@ -234,6 +256,38 @@ class WorkerProcess:
     def log_tail(self, lines: int = 40) -> str:
         text = self._log.read_text(errors="replace") if self._log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    return inodes
+
+
+def local_ports(pid: int) -> set[int]:
+    """TCP ports of `pid`'s own ends of its connections (Linux /proc)."""
+    inodes = _socket_inodes(pid)
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def blocked_in_redis(client: redis.Redis[Any], worker: WorkerProcess) -> bool:
+    """Whether one of `worker`'s Redis connections waits on a command (CLIENT PAUSE)."""
+    assert worker.proc is not None
+    ports = local_ports(worker.proc.pid)
+    return any(
+        "b" in str(c.get("flags", "")) and int(str(c["addr"]).rsplit(":", 1)[1]) in ports
+        for c in client.client_list()
+    )
 
 
 def wait_for(check, timeout: float, interval: float = 0.2):  # type: ignore[no-untyped-def]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -19,7 +21,14 @@ from interaction_pipeline.analytics import DateRange, QueryRunner, sql_names, sq
 from schemas.settings import Settings
 from sinks import ClickHouseBackend
 from sinks.ddl import INTERACTIONS_TABLE, SEARCH_EVENTS_TABLE
-from tests.analytics_support import chdb_settings, migrated_backend
+from tests.analytics_support import (
+    at,
+    chdb_settings,
+    insert_events,
+    interaction,
+    migrated_backend,
+    search,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +127,90 @@ def test_grafana_panels_run_on_the_ddl_tables(backend: ClickHouseBackend) -> Non
         )
         assert "$" not in filled and "{" not in filled.replace("'{}'", "")
         assert isinstance(backend.query(filled), list)
+
+
+# -- known duplicates, known answers ---------------------------------------------------------
+#
+# r1: S1 "Red Shoes" [a b c] stored TWICE (a producer's resend: same event_id), its click on
+#     b@1 stored TWICE too; S2 "red shoes" [a b] with a click on a@0; S3 "blue hat" with
+#     zero results, stored TWICE. r2: S4 "red shoes" [a b c] with a click on c@2.
+# Each copy is its own insert (its own part) and merges are stopped, so the duplicates stay
+# until a query folds them: without FINAL they count, with FINAL (dedupe=True) they do not.
+
+DUP_RANGE = DateRange.parse("2025-01-01..2025-01-31")
+
+
+@pytest.fixture(scope="module")
+def duplicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseBackend]:
+    backend = migrated_backend(chdb_settings(tmp_path_factory.mktemp("dups") / "chdb"))
+    for table in (INTERACTIONS_TABLE, SEARCH_EVENTS_TABLE):
+        backend.command(f"SYSTEM STOP MERGES {table}")
+    t = at("2025-01-10 10:00")
+    s1 = search("q1", "Red Shoes", ["a", "b", "c"], t)
+    s2 = search("q2", "red shoes", ["a", "b"], t + timedelta(hours=1))
+    s3 = search("q3", "blue hat", [], t + timedelta(hours=2), total_hits=0)
+    s4 = search("q4", "red shoes", ["a", "b", "c"], t + timedelta(hours=3), retriever="r2")
+    c1 = interaction("b", ["click"], 1, t + timedelta(seconds=5), query_id="q1")
+    c2 = interaction("a", ["click"], 0, t + timedelta(hours=1, seconds=5), query_id="q2")
+    c4 = interaction(
+        "c", ["click"], 2, t + timedelta(hours=3, seconds=5), query_id="q4", retriever="r2"
+    )
+    for batch in ([s1, s2, s3, s4, c1, c2, c4], [s1, c1], [s3]):  # resends: own inserts
+        insert_events(backend, batch)
+    yield backend
+    backend.close()
+
+
+def _ctr(rows: list[dict[str, Any]]) -> dict[int, tuple[int, int]]:
+    return {int(r["position"]): (int(r["impressions"]), int(r["clicks"])) for r in rows}
+
+
+@pytest.mark.parametrize(
+    ("retriever", "dedupe", "expected"),
+    [
+        ("r1", False, {0: (3, 1), 1: (3, 2), 2: (2, 0)}),
+        ("r1", True, {0: (2, 1), 1: (2, 1), 2: (1, 0)}),
+        ("", False, {0: (4, 1), 1: (4, 2), 2: (3, 1)}),
+        ("", True, {0: (3, 1), 1: (3, 1), 2: (2, 1)}),
+    ],
+    ids=["r1-raw", "r1-final", "all-raw", "all-final"],
+)
+def test_ctr_by_position_on_known_duplicates(
+    duplicated: ClickHouseBackend,
+    settings: Settings,
+    retriever: str,
+    dedupe: bool,
+    expected: dict[int, tuple[int, int]],
+) -> None:
+    runner = QueryRunner(duplicated, settings, dedupe=dedupe)
+    rows = runner.rows("ctr_by_position", DUP_RANGE, retriever or None, max_positions=20)
+    assert _ctr(rows) == expected
+    for row in rows:
+        impressions, clicks = expected[int(row["position"])]
+        assert row["ctr"] == pytest.approx(clicks / impressions)
+
+
+@pytest.mark.parametrize(
+    ("retriever", "dedupe", "searches", "all_searches"),
+    [("r1", False, 2, 5), ("r1", True, 1, 3), ("", False, 2, 6), ("", True, 1, 4)],
+    ids=["r1-raw", "r1-final", "all-raw", "all-final"],
+)
+def test_zero_result_queries_on_known_duplicates(
+    duplicated: ClickHouseBackend,
+    settings: Settings,
+    retriever: str,
+    dedupe: bool,
+    searches: int,
+    all_searches: int,
+) -> None:
+    runner = QueryRunner(duplicated, settings, dedupe=dedupe)
+    rows = runner.rows("zero_result_queries", DUP_RANGE, retriever or None, limit=10)
+    assert [(r["query"], int(r["searches"])) for r in rows] == [("blue hat", searches)]
+    assert rows[0]["share_of_searches"] == pytest.approx(searches / all_searches)
+
+
+def test_the_duplicates_really_are_stored_twice(duplicated: ClickHouseBackend) -> None:
+    """The premise of the two tests above: without FINAL the copies are all there."""
+    raw = duplicated.query(f"SELECT count() AS n FROM {SEARCH_EVENTS_TABLE}")[0]["n"]
+    final = duplicated.query(f"SELECT count() AS n FROM {SEARCH_EVENTS_TABLE} FINAL")[0]["n"]
+    assert (int(raw), int(final)) == (6, 4)

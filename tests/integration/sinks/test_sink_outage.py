@@ -18,6 +18,7 @@ from tests.integration.sink_support import (
     sink_settings,
     stored_ids,
 )
+from tests.popularity_support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,24 +32,22 @@ def test_outage_loses_and_duplicates_nothing(unique_settings: Settings, partial:
     with backend_for(settings) as backend:
         migrate(backend)  # the sink's startup check; the outage begins after it
         flaky = FlakyBackend(backend, partial=partial)
-        flaky.fail_for(4.0)
+        flaky.fail_for(3600)  # down until the test heals it, on conditions below
         sink = ClickHouseSink(settings, flaky)
         total = len(first) + len(during)
-        deadline = time.monotonic() + 90
-        result: dict[str, object] = {}
-
-        def run() -> None:
-            result["stats"] = sink.run(
-                until=lambda s: s.messages >= total or time.monotonic() > deadline
-            )
-
-        worker = threading.Thread(target=run)
+        deadline = time.monotonic() + 180
+        worker = threading.Thread(
+            target=sink.run,
+            kwargs={"until": lambda s: s.messages >= total or time.monotonic() > deadline},
+        )
         worker.start()
         try:
-            time.sleep(1.0)
+            assert wait_for(lambda: flaky.failures >= 1, 120), "the sink never tried to insert"
             produce(settings, during)  # arrives while ClickHouse is still down
+            assert wait_for(lambda: flaky.failures >= 2 and sink.stats.retries >= 2, 120)
         finally:
-            worker.join(timeout=120)
+            flaky.heal()
+            worker.join(timeout=240)
         assert not worker.is_alive()
         stats = sink.stats
         assert flaky.failures >= 2 and stats.retries >= 2

@@ -23,6 +23,7 @@ import redis
 from schemas.events import InteractionEvent
 from schemas.settings import Settings
 from stream_processors import PopularityReader
+from tests.kafka_reading import group_committed_to_end
 from tests.popularity_support import (
     WorkerProcess,
     clock_at,
@@ -113,7 +114,10 @@ def test_counts_are_exact_after_repeated_kill_minus_nine(
         # Killed mid-stream: before the end of the stream every time.
         assert all(0 < p < total for p in progress_at_kill), (progress_at_kill, total)
         assert wait_for(lambda: applied() == total, 90), (applied(), total, worker.log_tail())
-        time.sleep(1.0)  # anything still in flight would show up as a double count now
+        # Nothing is in flight once the group committed every partition to its end: a double
+        # count would show now.
+        group, topic = settings.worker_group_id, settings.topics.interactions
+        assert wait_for(lambda: group_committed_to_end(settings, group, topic), 120, 0.5)
         reader = PopularityReader(client, settings, clock=clock_at(read_at))
         for days, by_feature in expected.items():
             got = reader.counts(FEATURES, [*TYPES, "long_view"], days)

@@ -29,6 +29,7 @@ from schemas.settings import Settings
 from schemas.wire import decode_interaction
 from stream_processors import PopularityReader
 from stream_processors.keys import OFFSET_PREFIX, RedisKeys
+from tests.kafka_reading import group_committed_to_end
 from tests.popularity_support import (
     WorkerProcess,
     clock_at,
@@ -150,7 +151,10 @@ def test_counts_and_trending_are_exact_across_rebalances_between_live_workers(
         produce_steadily(settings, touches, finished, RATE_PER_S)
         events += touches
         assert wait_for(lambda: applied() == len(events), 60), (applied(), second.log_tail())
-        time.sleep(1.0)  # a double count still in flight would show now
+        # Nothing is in flight once the group committed every partition to its end: a double
+        # count would show now.
+        group, topic = settings.worker_group_id, settings.topics.interactions
+        assert wait_for(lambda: group_committed_to_end(settings, group, topic), 120, 0.5)
         expected = {days: expected_counts(events, settings, read_at, days) for days in (1, 7, 30)}
         reader = PopularityReader(client, settings, clock=clock_at(read_at))
         registry = TypeRegistry(settings.events.type_weights)

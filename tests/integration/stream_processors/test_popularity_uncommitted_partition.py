@@ -3,22 +3,22 @@ that have never had an offset committed, are all applied, by whichever worker en
 them.
 
 1. the first worker is up; a first event on partition 0 is applied;
-2. Redis refuses writes for a while, so the worker's next batch (one event on partition 0)
-   hangs in flight, and the events then sent to the other partitions wait, fetched, in its
-   buffer; none of those partitions has an offset committed;
-3. a second worker joins: the first clears its buffer, finishes the batch in flight once Redis
-   writes again, commits, and keeps some of the partitions.
+2. Redis refuses writes until the test lets go, so the worker's next batch (one event on
+   partition 0) hangs in flight (seen in Redis: the worker's connection is blocked), and the
+   events then sent to the other partitions wait in its fetcher; none of those partitions has
+   an offset committed;
+3. a second worker joins; once the broker shows the group rebalancing (and the batch still
+   unapplied), writes resume: the first finishes the batch in flight, commits, and keeps
+   some of the partitions.
 
-Faust leaves a partition without a committed offset wherever its fetcher was (past the
-cleared events); here aiokafka resets the kept partitions for the new assignment, so this
-passes with or without `SafeOffsetsConsumer.perform_seek`. The race in which it does not reset
-them (a rebalance while a fetch is in flight) is what the rebalance test caught in CI; its
-decision is unit-tested in tests/unit/test_faust_offsets.py.
+Every step waits on a condition (Redis's client list, the broker's group description,
+committed offsets), never on a clock. aiokafka happens to reset the kept partitions here, so
+this end-to-end scenario does not depend on `SafeOffsetsConsumer.perform_seek`; the
+deterministic test of that fix, against the real broker, is test_faust_offsets_live.py.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,12 +29,25 @@ from confluent_kafka import Producer
 
 from schemas.settings import Settings
 from schemas.wire import encode
-from tests.popularity_support import WorkerProcess, event, total_count, wait_for
+from tests.kafka_reading import (
+    committed_offsets,
+    group_committed_to_end,
+    group_members,
+    group_rebalancing,
+)
+from tests.popularity_support import (
+    WorkerProcess,
+    blocked_in_redis,
+    event,
+    total_count,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SESSION_TIMEOUT_S = 6
-WRITES_PAUSED_MS = 16_000
+WRITES_PAUSED_MS = 180_000
+"""An upper bound only: the test unpauses as soon as the rebalance is seen."""
 FETCHED_NOT_PROCESSED = 40
 PARTITIONS = 4
 
@@ -47,11 +60,12 @@ def test_events_fetched_before_a_rebalance_on_a_partition_never_committed_are_ap
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
     now = datetime.now(UTC)
     features = [f"doc{i}" for i in range(5)]
+    group, topic = settings.worker_group_id, settings.topics.interactions
 
     def send(partition: int, count: int) -> None:
         for i in range(count):
             e = event(features[i % len(features)], now - timedelta(hours=2), ["click"])
-            producer.produce(settings.topics.interactions, value=encode(e), partition=partition)
+            producer.produce(topic, value=encode(e), partition=partition)
         assert producer.flush(30) == 0
 
     def applied() -> int:
@@ -60,32 +74,43 @@ def test_events_fetched_before_a_rebalance_on_a_partition_never_committed_are_ap
     env = {"WORKER_SESSION_TIMEOUT_S": str(SESSION_TIMEOUT_S)}
     first = WorkerProcess(settings, tmp_path / "first.log", **env)
     second = WorkerProcess(settings, tmp_path / "second.log", **env)
+    paused = False
     try:
         first.start()
         send(0, 1)
-        assert wait_for(lambda: applied() == 1, 60), first.log_tail()
+        assert wait_for(lambda: applied() == 1, 90), first.log_tail()
         client.execute_command("CLIENT", "PAUSE", WRITES_PAUSED_MS, "WRITE")
-        paused_at = time.monotonic()
+        paused = True
         send(0, 1)  # the batch that hangs in flight
-        time.sleep(1.0)
+        assert wait_for(lambda: blocked_in_redis(client, first), 60), first.log_tail()
         for partition in range(1, PARTITIONS):
             send(partition, FETCHED_NOT_PROCESSED)  # fetched behind it, never committed
-        time.sleep(2.0)
+        assert committed_offsets(settings, group, topic).get(1, -1) < 0
         second.start()  # the rebalance, while the first worker's batch still hangs
-        assert time.monotonic() - paused_at < WRITES_PAUSED_MS / 1000, "the steps took too long"
+        assert wait_for(lambda: group_rebalancing(settings, group), 120, interval=0.2), (
+            first.log_tail(),
+            second.log_tail(),
+        )
+        assert applied() == 1, "the batch must still hang when the rebalance begins"
+        client.execute_command("CLIENT", "UNPAUSE")
+        paused = False
         total = 2 + FETCHED_NOT_PROCESSED * (PARTITIONS - 1)
-        assert wait_for(lambda: applied() == total, 90), (
+        assert wait_for(lambda: applied() == total, 120), (
             applied(),
             total,
             first.log_tail(),
             second.log_tail(),
         )
-        time.sleep(1.0)
+        # Nothing left in flight once the group committed every partition to its end: a
+        # double count would show now.
+        assert wait_for(lambda: group_committed_to_end(settings, group, topic), 120, 0.5)
         assert applied() == total
+        assert wait_for(lambda: group_members(settings, group) == 2, 120, 0.5)
         assert first.alive, first.log_tail()
         assert second.alive, second.log_tail()
     finally:
+        if paused:
+            client.execute_command("CLIENT", "UNPAUSE")
         first.stop()
         second.stop()
-        client.execute_command("CLIENT", "UNPAUSE")
         client.close()

@@ -190,3 +190,43 @@ def test_features_expire_on_their_own(driver: StoreDriver) -> None:
     # newest bucket + 30 days (+ the hour it is in) + one day of slack, from NOW
     bound = (days(31) + timedelta(hours=1)).total_seconds() * 1000
     assert all(0 < ttl <= bound for ttl in ttls), ttls
+
+
+@pytest.mark.parametrize("window", [1, 7, 5, 30], ids=lambda d: f"{d}d")
+def test_window_edges_and_long_view_match_the_oracle(driver: StoreDriver, window: int) -> None:
+    """Events on both sides of every edge the spec names: the window's first hour (and a
+    millisecond before it), the late limit, the future skew, and a dwell time at, just below
+    and above LONG_VIEW_MS (with `long_view` also listed, which must count once). The oracle
+    (tests/popularity_support.py) is written from the docs, not from the product's helpers."""
+    settings = driver.settings
+    threshold = settings.events.long_view_ms
+    first_hour = hour_floor(NOW) - days(window)
+    oldest = hour_floor(NOW) - days(settings.popularity.max_window_days)
+    skew = timedelta(seconds=settings.events.max_future_skew_s)
+    batch = [
+        event("edge", first_hour),
+        event("edge", first_hour - timedelta(milliseconds=1)),
+        event("edge", first_hour + timedelta(minutes=59, seconds=59)),
+        event("late", oldest),
+        event("late", oldest - timedelta(milliseconds=1)),
+        event("future", NOW + skew),
+        event("future", NOW + skew + timedelta(seconds=1)),
+        event("dwell", NOW - timedelta(hours=2), ["click"], metadata={"duration_ms": threshold}),
+        event("dwell", NOW, ["click"], metadata={"duration_ms": threshold - 1}),
+        event("dwell", NOW, ["purchase"], metadata={"duration_ms": threshold + 1}),
+        event("dwell", NOW, ["click", "long_view"], metadata={"duration_ms": threshold * 2}),
+        event("dwell", NOW, ["long_view"], metadata={"duration_ms": 0}),
+    ]
+    result = driver.apply(batch, NOW)
+    applied = [e for e in batch if on_time(e, settings, NOW)]
+    refused = 3 if window == settings.popularity.max_window_days else 2  # + the edge's ms
+    assert len(applied) == len(batch) - refused  # the oracle's late and future ones
+    assert result.applied == len(applied)
+    expected = expected_counts(applied, settings, NOW, window)
+    # what the spec says, by hand, for the one feature whose answer is not window-dependent
+    assert expected["dwell"] == {"click": 3, "long_view": 4, "purchase": 1}
+    types = ["click", "long_view", "purchase"]
+    features = ["edge", "late", "future", "dwell"]
+    got = driver.reader(NOW).counts(features, types, window)
+    want = {f: {t: expected.get(f, {}).get(t, 0) for t in types} for f in features}
+    assert got == want

@@ -9,7 +9,6 @@ import io
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,39 +145,43 @@ def test_cluster_ddl_command_prints_replicated_tables(folder: Path) -> None:
 
 HOLDER = textwrap.dedent(
     """
-    import sys, time
+    import sys
     from pathlib import Path
     from sinks._chdb import ChdbBackend
     backend = ChdbBackend(Path(sys.argv[1]))
     backend.command("SELECT 1")
     print("holding", flush=True)
-    time.sleep(float(sys.argv[2]))
+    sys.stdin.readline()  # until the test has seen the refusal
     backend.close()
     print("released", flush=True)
-    time.sleep(30)
+    sys.stdin.readline()  # until the test is done
     """
 )
 
 
 def test_a_folder_held_by_another_process_gives_a_clear_error_then_works(folder: Path) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(folder), "4"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLDER, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
-        assert holder.stdout is not None
+        assert holder.stdin is not None and holder.stdout is not None
         assert holder.stdout.readline().strip() == "holding"
         blocked = CliRunner().invoke(app, ["list", "--json"])
         assert blocked.exit_code == 1
         assert "open in another process" in " ".join(blocked.output.split())
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
         assert holder.stdout.readline().strip() == "released"
-        started = time.monotonic()
         assert len(_run("list", "--limit", "3")["items"]) == 3
-        assert time.monotonic() - started < 30
     finally:
         holder.kill()
         holder.wait(timeout=30)
-        if holder.stdout is not None:
-            holder.stdout.close()
+        for stream in (holder.stdin, holder.stdout):
+            if stream is not None:
+                stream.close()
 
 
 def test_export_to_stdout(folder: Path) -> None:
