@@ -23,13 +23,8 @@ from interaction_pipeline.analytics.bias import (
     prior_propensity,
 )
 from interaction_pipeline.analytics.daterange import DateRange
-from interaction_pipeline.analytics.export import (
-    ExportOptions,
-    ExportSummary,
-    TextLookup,
-    TrainingExporter,
-    TrainingPair,
-)
+from interaction_pipeline.analytics.export import ExportSummary, TrainingExporter
+from interaction_pipeline.analytics.pairs import ExportOptions, TextLookup, TrainingPair
 from interaction_pipeline.analytics.report import (
     MetricChange,
     RelevanceReport,

@@ -23,14 +23,8 @@ from interaction_pipeline.analytics.bias import (
     estimate_position_bias,
 )
 from interaction_pipeline.analytics.daterange import DateRange
-from interaction_pipeline.analytics.export import (
-    ExportOptions,
-    ExportSummary,
-    ProgressFn,
-    TextLookup,
-    TrainingExporter,
-    TrainingPair,
-)
+from interaction_pipeline.analytics.export import ExportSummary, ProgressFn, TrainingExporter
+from interaction_pipeline.analytics.pairs import ExportOptions, TextLookup, TrainingPair
 from interaction_pipeline.analytics.report import RelevanceReport, ReportBuilder, ReportOptions
 from schemas.settings import Settings
 from sinks import ClickHouseBackend

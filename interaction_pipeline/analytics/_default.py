@@ -10,7 +10,7 @@ from interaction_pipeline._context import current_backend, current_settings
 from interaction_pipeline.analytics._api import Analytics
 from interaction_pipeline.analytics.bias import BiasEstimate
 from interaction_pipeline.analytics.daterange import DateRange
-from interaction_pipeline.analytics.export import TextLookup, TrainingPair
+from interaction_pipeline.analytics.pairs import TextLookup, TrainingPair
 from interaction_pipeline.analytics.report import RelevanceReport
 
 

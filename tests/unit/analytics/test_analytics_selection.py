@@ -10,12 +10,12 @@ import pyarrow as pa
 import pytest
 
 from interaction_pipeline.analytics import DateRange, ExportOptions
-from interaction_pipeline.analytics.export import (
-    _Group,
-    _groups,
+from interaction_pipeline.analytics.export import propensity_parameter
+from interaction_pipeline.analytics.selection import (
+    QueryRows,
     debiased_relevance,
+    group_by_query,
     pairs_of,
-    propensity_parameter,
     select,
 )
 
@@ -58,12 +58,12 @@ def _row(
     }
 
 
-def _group(*rows: dict[str, Any]) -> _Group:
+def _group(*rows: dict[str, Any]) -> QueryRows:
     """Rows of one query with the query-level sums the SQL adds."""
     clicks = sum(r["clicks"] for r in rows)
     examinations = sum(r["examinations"] for r in rows)
     done = [r | {"query_clicks": clicks, "query_examinations": examinations} for r in rows]
-    return _Group(rows[0]["query"], done, {"candidate_weight": 1.0, "candidate_positives": 1})
+    return QueryRows(rows[0]["query"], done, {"candidate_weight": 1.0, "candidate_positives": 1})
 
 
 def _options(**kwargs: Any) -> ExportOptions:
@@ -172,7 +172,7 @@ def test_rows_are_grouped_by_query_across_batches() -> None:
     rows = [_row("1", query="a") | totals, _row("2", query="a") | totals]
     rows.append(_row("3", query="b") | totals)
     batches = [pa.RecordBatch.from_pylist(rows[:2]), pa.RecordBatch.from_pylist(rows[2:])]
-    assert [(g.query, len(g.rows)) for g in _groups(iter(batches))] == [("a", 2), ("b", 1)]
+    assert [(g.query, len(g.rows)) for g in group_by_query(iter(batches))] == [("a", 2), ("b", 1)]
 
 
 def test_ipw_off_means_raw_click_rates() -> None:
