@@ -13,13 +13,16 @@ logged, /readyz reports it, and the read routes answer 503 until it is back.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Final
 
 import redis
 from fastapi import FastAPI
 
+from interaction_pipeline.console import RejectLog, console_router
 from interaction_pipeline.erasure import Erasure
 from interaction_pipeline.http.app import create_app
+from interaction_pipeline.http.console_guard import ConsoleGuard
 from interaction_pipeline.http.routes.health import clickhouse_check, redis_check
 from interaction_pipeline.http.routes.interactions import interactions_router
 from interaction_pipeline.http.routes.popularity import popularity_router
@@ -71,6 +74,20 @@ def build_app(settings: Settings, *, bridge: ProducerBridge | None = None) -> Fa
         ),
     ]
 
+    # The web console (/console): its own admin-scoped guard, and the 422s the collector
+    # refuses (this process's, in memory) for its Events page.
+    rejects = RejectLog()
+    console_guard = ConsoleGuard(settings.http.key_scopes())
+    console = console_router(
+        settings,
+        backend=backend,
+        reader=reader,
+        rejects=rejects,
+        results_root=Path.cwd(),
+        data_access=console_guard,
+        page_access=console_guard.pages,
+    )
+
     def prepare_clickhouse() -> None:
         try:
             migrate(backend, retention_days=settings.clickhouse.retention_days)
@@ -82,7 +99,7 @@ def build_app(settings: Settings, *, bridge: ProducerBridge | None = None) -> Fa
         probe_backend.close()
         redis_client.close()
 
-    return create_app(
+    app = create_app(
         settings,
         bridge=bridge,
         read_routers=routers,
@@ -93,6 +110,9 @@ def build_app(settings: Settings, *, bridge: ProducerBridge | None = None) -> Fa
         on_startup=[prepare_clickhouse],
         on_shutdown=[close],
     )
+    app.include_router(console)
+    app.state.on_rejected = rejects.record
+    return app
 
 
 def app_from_environment() -> FastAPI:

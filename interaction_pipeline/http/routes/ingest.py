@@ -10,11 +10,16 @@ because the input is invalid; 409 nothing accepted because the events belong to 
 user (GDPR tombstone; the event time is at or before the erasure request); 503 nothing
 accepted because Kafka did not acknowledge (retry
 with the same event_ids: they are idempotency keys); 413 body or batch too large; 415 not JSON.
+
+Events refused as invalid (and unusable bodies) are also handed to `app.state.on_rejected`
+when the assembly sets one (`RejectHook`: the console's log of 422s, so "why is my event not
+counted?" has an answer); events of forgotten users never are.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import orjson
@@ -27,6 +32,9 @@ from interaction_pipeline.http.models import ErrorBody, IngestResult
 from producers import BatchOutcome, ProducerBridge
 from schemas.errors import SuppressedUserError, http_status
 from schemas.events import Event, InteractionEvent, SearchEvent
+
+RejectHook = Callable[[str, Sequence[tuple[int | None, Any, Sequence[str]]]], None]
+"""Called with the route's kind and (index, raw event or body, errors) of each refused event."""
 
 INTERACTIONS_PATH: Final = "/v1/retrievers/interactions"
 SEARCHES_PATH: Final = "/v1/retrievers/searches"
@@ -143,6 +151,14 @@ def _body_failure(reason: str) -> dict[str, Any]:
     }
 
 
+def _report_rejected(
+    request: Request, kind: str, refused: Sequence[tuple[int | None, Any, Sequence[str]]]
+) -> None:
+    hook: RejectHook | None = getattr(request.app.state, "on_rejected", None)
+    if hook is not None and refused:
+        hook(kind, refused)
+
+
 def ingest_router(bridge: ProducerBridge, metrics: ServiceMetrics) -> APIRouter:
     """Routes that publish events through `bridge` (one long-lived producer per process)."""
     router = APIRouter(tags=["collect"])
@@ -156,12 +172,14 @@ def ingest_router(bridge: ProducerBridge, metrics: ServiceMetrics) -> APIRouter:
         try:
             raw = parse_events(body, wrapper_key)
         except BodyError as exc:
+            _report_rejected(request, kind, [(None, body, [str(exc)])])
             return _json(422, _body_failure(str(exc)))
         metrics.batch_size.labels(kind).observe(len(raw))
         started = time.perf_counter()
         outcome = await bridge.send(raw, model)
         metrics.ack_latency.labels(kind).observe(time.perf_counter() - started)
         status, payload = _result(outcome)
+        _report_rejected(request, kind, [(i, raw[i], e) for i, e in outcome.invalid.items()])
         metrics.events.labels(kind, "accepted").inc(outcome.delivered)
         metrics.events.labels(kind, "invalid").inc(len(outcome.invalid))
         metrics.events.labels(kind, "not_delivered").inc(len(outcome.not_delivered))
