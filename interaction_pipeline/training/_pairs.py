@@ -84,7 +84,14 @@ def _pair(row: Any, where: str) -> TrainingPair:
         weight = get("weight")
         for field_name, value in (("query", query), ("positive_text", positive)):
             if not isinstance(value, str) or not value.strip():
-                raise TrainingDataError(f"{where}: {field_name}: must be a non-empty string")
+                hint = (
+                    " (pairs from analytics carry document texts only when they are resolved: "
+                    "get_query_document_pairs(..., texts={feature_id: text}) or "
+                    "`interactions export-training --texts corpus.jsonl`)"
+                    if field_name == "positive_text" and get("positive_id") is not None
+                    else ""
+                )
+                raise TrainingDataError(f"{where}: {field_name}: must be a non-empty string{hint}")
         pair = TrainingPair(
             query=str(query),
             positive_text=str(positive),
