@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.exploration import EXPLORATION_KEY, exploration_of
 from schemas.interaction_types import LONG_VIEW, TYPE_NAME_PATTERN
 from schemas.limits import (
     DEFAULT_MAX_FUTURE_SKEW_S,
@@ -207,7 +208,11 @@ class SearchEvent(_EventBase):
         description="feature_ids in the order shown; index = position.",
     )
     total_hits: int = Field(ge=0, description="Hits the retriever found (>= len(results)).")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form context.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free-form context; `exploration` ({epsilon, depth, swap}) records a "
+        "logged swap of two adjacent results (docs/counterfactual.md).",
+    )
 
     @model_validator(mode="after")
     def _hits_cover_results(self) -> SearchEvent:
@@ -224,6 +229,14 @@ class SearchEvent(_EventBase):
         size = len(orjson.dumps(value))
         if size > MAX_METADATA_BYTES:
             raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON, got {size}")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _exploration_shape(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """A logged randomisation must be readable, or estimates built on it would be wrong."""
+        if EXPLORATION_KEY in value:
+            exploration_of(value)
         return value
 
     @property

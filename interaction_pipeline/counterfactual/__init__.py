@@ -1,0 +1,1 @@
+"""Counterfactual (offline A/B) evaluation of rankings from logged interactions."""
