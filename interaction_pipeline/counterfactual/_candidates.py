@@ -29,7 +29,10 @@ LOGGED: Final = "logged"
 class Candidate(Protocol):
     """A ranking policy to evaluate on logged searches."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Unique label in a report."""
+        ...
 
     def rank(self, logs: LoggedSearches) -> np.ndarray:
         """(n, k) document indexes into logs.docs (or beyond, for unseen documents)."""
@@ -51,10 +54,11 @@ def base_scores(logs: LoggedSearches) -> np.ndarray:
     """(n, k) scores of the shown results: logged ones where present, else 1 - j / length."""
     length = (logs.shown >= 0).sum(axis=1, keepdims=True)
     position = np.arange(logs.k)[None, :]
-    derived = 1.0 - position / np.maximum(length, 1)
+    derived: np.ndarray = 1.0 - position / np.maximum(length, 1)
     if logs.scores is None:
         return derived
-    return np.where(np.isfinite(logs.scores), logs.scores, derived)
+    scores: np.ndarray = np.where(np.isfinite(logs.scores), logs.scores, derived)
+    return scores
 
 
 def boost_multipliers(counts: np.ndarray, config: BoostConfig) -> np.ndarray:
