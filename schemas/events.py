@@ -82,6 +82,18 @@ def _check_not_future(value: datetime, info: ValidationInfo) -> datetime:
     return value
 
 
+_METADATA_RULES: Final[dict[str, Any]] = {
+    "properties": {
+        "duration_ms": {"type": "number", "minimum": 0, "maximum": MAX_DURATION_MS},
+        "query": {"type": "string", "maxLength": MAX_QUERY_LENGTH},
+    },
+    "x-max-json-bytes": MAX_METADATA_BYTES,
+}
+"""What `_metadata_bounded` checks, stated in the JSON Schema for producers in other languages
+(the browser SDK generates its validator from it); `x-max-json-bytes` is the size of the
+object as compact UTF-8 JSON, which JSON Schema has no keyword for."""
+
+
 class _EventBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
@@ -135,6 +147,7 @@ class InteractionEvent(_EventBase):
     metadata: dict[str, Any] = Field(
         default_factory=dict,
         description="Free-form context; `query` (str) and `duration_ms` (int) are understood.",
+        json_schema_extra=_METADATA_RULES,
     )
     query_id: Identifier | None = Field(
         None, description="Links the interaction to the SearchEvent it came from."
@@ -212,6 +225,7 @@ class SearchEvent(_EventBase):
         default_factory=dict,
         description="Free-form context; `exploration` ({epsilon, depth, swap}) records a "
         "logged swap of two adjacent results (docs/counterfactual.md).",
+        json_schema_extra={"x-max-json-bytes": MAX_METADATA_BYTES},
     )
 
     @model_validator(mode="after")
