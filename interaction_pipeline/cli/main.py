@@ -7,6 +7,7 @@ import typer
 from interaction_pipeline.cli import (
     analytics_cmd,
     clickhouse_cmd,
+    counterfactual_cmd,
     demo_cmd,
     popularity_cmd,
     produce_cmd,
@@ -33,6 +34,7 @@ for module in (
     popularity_cmd,
     simulate_cmd,
     analytics_cmd,
+    counterfactual_cmd,
     clickhouse_cmd,
     training_cmd,
 ):

@@ -127,7 +127,7 @@ def from_arrow(table: pa.Table, k: int) -> LoggedSearches:
     n = table.num_rows
     results = table.column("results").combine_chunks()
     lengths = np.minimum(pc.list_value_length(results).to_numpy(zero_copy_only=False), k)
-    encoded = pc.dictionary_encode(pc.list_flatten(results)).combine_chunks()
+    encoded = pc.dictionary_encode(pc.list_flatten(results))
     doc_codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
     parents = pc.list_parent_indices(results).to_numpy(zero_copy_only=False)
     starts = np.zeros(n + 1, dtype=np.int64)
