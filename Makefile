@@ -3,7 +3,7 @@ PYTHON ?= python3
 PYTEST_ARGS ?=
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup install lint types stack-up stack-down stack-status test test-unit demo bench clean
+.PHONY: setup install lint types stack-up stack-down stack-status test test-unit demo console screenshots bench clean
 
 setup:  ## System packages the local stack needs (Redis from Debian; Java and Maven are assumed).
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -43,6 +43,14 @@ demo: install stack-up  ## The main job end to end on local defaults, then a sho
 	@# generated dataset, one seed (under a minute). The full run: docs/training.md.
 	interactions lift --synthetic --seeds 1 --searches 3000 --out out/demo/lift --no-stack
 	@echo "full experiment on any judged BEIR folder: interactions lift --dataset DIR [--record]"
+	@echo "web console (the demo's traffic, rejected events, charts, this lift): make console," \
+	  "then open http://$${HTTP_HOST:-127.0.0.1}:$${HTTP_PORT:-8080}/console"
+
+console: stack-up  ## The HTTP service with the web console (what `make demo` produced): /console.
+	interactions serve
+
+screenshots: install stack-up  ## Refresh docs/img/console-*.png from the console's browser tests.
+	UPDATE_SCREENSHOTS=1 $(PYTHON) -m pytest tests/integration/console $(PYTEST_ARGS)
 
 bench: install stack-up  ## Every benchmark; each prints ours beside its baseline and the ratio.
 	@set -e; for script in tests/bench/bench_*.py; do \

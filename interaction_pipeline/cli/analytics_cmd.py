@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -41,6 +41,7 @@ from interaction_pipeline.analytics.bias import (
     PRIOR_ETA,
 )
 from interaction_pipeline.cli.context import console, err_console, get_settings, print_json
+from interaction_pipeline.console import relevance_view, render_report_html
 from sinks import BackendError, open_backend, require_schema
 
 REGRESSION_EXIT_CODE: Final = 3
@@ -143,6 +144,14 @@ def report(
     ] = 200,
     dedupe: DedupeOption = False,
     as_json: JsonOption = False,
+    html_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write the report as one self-contained HTML file (charts inline, "
+            "regressions first) for the weekly review.",
+        ),
+    ] = None,
 ) -> None:
     """Relevance report: CTR by position, skipped top results, low-CTR and zero-result
     queries, first click, conversion, dwell, week over week. Exit code 3 on a regression."""
@@ -164,12 +173,26 @@ def report(
     span = _range(date_range)
     with _analytics(dedupe) as analytics:
         result = analytics.report(span, retriever, options)
+        if html_file is not None:
+            _write_html(analytics, result, html_file)
     if as_json:
         print_json(result.to_dict())
     else:
         _print_report(result)
     if result.regressions:
         raise typer.Exit(REGRESSION_EXIT_CODE)
+
+
+def _write_html(analytics: Analytics, result: RelevanceReport, path: Path) -> None:
+    """The report as HTML, with the examination curve of the same range (one more query)."""
+    bias = analytics.position_bias(result.date_range, result.retriever)
+    view = relevance_view(result.to_dict(), bias.to_dict())
+    document = render_report_html(view, generated_at=datetime.now(UTC))
+    try:
+        path.write_text(document, encoding="utf-8")
+    except OSError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--html") from None
+    err_console.print(f"HTML report written to {path}")
 
 
 def _print_report(result: RelevanceReport) -> None:

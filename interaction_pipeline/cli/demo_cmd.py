@@ -24,6 +24,7 @@ from typing import Annotated, Any, Final
 import httpx
 import orjson
 import typer
+from confluent_kafka import Producer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -213,6 +214,8 @@ def demo(
         raise typer.Exit(130) from None
     results["seed"] = seed
     results["out"] = str(out)
+    # What `interactions serve` (same settings) answers at once the demo has stopped.
+    results["console_url"] = f"http://{settings.http.host}:{settings.http.port}/console"
     (out / "summary.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     if as_json:
         print_json(results)
@@ -249,6 +252,7 @@ def _run(
         if traffic.http.failures or traffic.sdk.failures:
             first = (traffic.http.failures + traffic.sdk.failures)[0]
             raise RuntimeError(f"some events were not accepted; first: {first}")
+        rejected = _send_rejected_samples(settings, url, headers)
         _say(f"{traffic.events:,} events acknowledged; waiting for the worker and the sink")
         lags = _catch_up(settings, children)
         results = _read_results(url, headers, simulator)
@@ -259,7 +263,38 @@ def _run(
                 raise RuntimeError(f"`{child.name}` exited with {code}; see {child.log_path}")
     _say("running the relevance report, the bias estimate and the training export")
     analytics = _analytics(settings, out)
-    return {"traffic": traffic.to_dict(), "lag_after_catch_up": lags, **results, **analytics}
+    return {
+        "traffic": traffic.to_dict(),
+        "lag_after_catch_up": lags,
+        "rejected_samples": rejected,
+        **results,
+        **analytics,
+    }
+
+
+BAD_HTTP_EVENTS: Final = (
+    {"feature_id": "doc_demo_bad", "interaction_type": ["click"], "position": -1},
+    {"feature_id": "", "interaction_type": ["click"], "user_id": "user_demo"},
+    {"feature_id": "doc_demo_bad", "interaction_type": ["Not A Type"], "user_id": "user_demo"},
+)
+BAD_KAFKA_MESSAGES: Final = (b'{"feature_id": "doc_demo_bad", "interaction_type": 42}', b"not json")
+
+
+def _send_rejected_samples(settings: Settings, url: str, headers: dict[str, str]) -> dict[str, int]:
+    """A few bad events, so the console's Events page shows each kind of refusal: HTTP 422s
+    (kept by the serving process only), and malformed messages written straight to Kafka,
+    which the worker dead-letters and the sink stores in `sink_rejects` (both persist)."""
+    answer = httpx.post(
+        f"{url}/v1/retrievers/interactions", json=list(BAD_HTTP_EVENTS), headers=headers
+    )
+    if answer.status_code != 422:
+        raise RuntimeError(f"bad sample events answered {answer.status_code}, expected 422")
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    for value in BAD_KAFKA_MESSAGES:
+        producer.produce(settings.topics.interactions, value=value, key=b"doc_demo_bad")
+    if producer.flush(30):
+        raise RuntimeError("Kafka did not acknowledge the malformed sample messages")
+    return {"http_422": len(BAD_HTTP_EVENTS), "malformed_kafka": len(BAD_KAFKA_MESSAGES)}
 
 
 def _send(
@@ -361,6 +396,20 @@ def _print(results: dict[str, Any], simulator: Simulator) -> None:
     _print_report(results["report"])
     _print_bias(results["bias"], simulator)
     _print_export(results)
+    _print_console(results)
+
+
+def _print_console(results: dict[str, Any]) -> None:
+    """Where to see all of this in a browser; the demo's own service has stopped by now."""
+    samples = results.get("rejected_samples", {})
+    console.print(
+        f"[bold]console[/bold]: the demo's traffic, its {sum(samples.values())} rejected sample "
+        "events and the relevance charts, in a browser:\n"
+        f"  interactions serve   (or: make console), then open "
+        f"[link]{results['console_url']}[/link]\n"
+        "  (HTTP 422s are kept by the process that answered them; dead letters and sink "
+        "rejects stay in Kafka and ClickHouse)"
+    )
 
 
 def _print_trending(results: dict[str, Any]) -> None:

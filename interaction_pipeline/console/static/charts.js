@@ -79,7 +79,7 @@
           labels: rate.labels,
           datasets: names.map(function (name, i) {
             var color = PALETTE[i % PALETTE.length];
-            return { label: name, data: rate.series[name], borderColor: color, backgroundColor: color, pointRadius: 2, tension: 0.2 };
+            return { label: name, data: rate.series[name], borderColor: color, backgroundColor: color, pointRadius: 2 };
           }),
         },
         options: {
