@@ -30,6 +30,7 @@ PACKAGE_DATA = {
     "interaction_pipeline.analytics": ["sql/ctr_by_position.sql", "sql/training_pairs.sql"],
     "stream_processors": ["lua/apply.lua"],
     "schemas": ["jsonschema/interaction_event.v1.schema.json"],
+    "interaction_pipeline.console": ["templates/page.html", "static/console.js", "static/vendor/chart.umd.min.js"],
 }
 
 
