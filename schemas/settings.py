@@ -14,6 +14,7 @@ a test fails when it is stale.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlparse
@@ -321,6 +322,25 @@ class HttpSettings(Section):
     ack_timeout_s: float = Field(
         30.0, gt=0, description="How long a POST waits for Kafka's acknowledgement (503 after)."
     )
+    cors_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description=(
+            'Web origins whose pages may call the API (CORS), JSON list: ["https://shop.example"]'
+            ', or ["*"]. Also the origins whose text/plain beacon bodies (the browser SDK\'s '
+            "navigator.sendBeacon) are accepted. Empty: no CORS, and no cross-origin beacons."
+        ),
+    )
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
+                raise ValueError(
+                    f"{origin!r}: must be an origin (scheme://host[:port], no path or "
+                    "trailing slash) or *"
+                )
+        return value
 
     @field_validator("api_key_scopes")
     @classmethod

@@ -18,6 +18,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from interaction_pipeline.http.auth import ApiKeyGuard
+from interaction_pipeline.http.cors import add_cors
 from interaction_pipeline.http.errors import install_error_handlers
 from interaction_pipeline.http.limits import BodyLimitMiddleware
 from interaction_pipeline.http.metrics import MetricsMiddleware, ServiceMetrics
@@ -112,6 +113,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    add_cors(app, settings.http.cors_allowed_origins)  # outermost: 413s get CORS headers too
     _add_event_schemas(app)
     return app
 

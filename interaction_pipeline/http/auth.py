@@ -1,4 +1,5 @@
-"""API keys with scopes for /v1: X-API-Key or `Authorization: Bearer`, compared in constant time.
+"""API keys with scopes for /v1: X-API-Key or `Authorization: Bearer`, compared in constant time;
+`?api_key=` too, for the ingest scope only (browser beacons cannot send headers).
 
 A key a browser SDK ships is public in all but name, so keys carry scopes
 (`HTTP_API_KEY_SCOPES`): `ingest` may only POST events, `read` reads counts, history and
@@ -27,7 +28,12 @@ from typing import Annotated, Final
 
 from fastapi import HTTPException, Request, Security
 from fastapi.routing import APIRoute
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import (
+    APIKeyHeader,
+    APIKeyQuery,
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+)
 
 from interaction_pipeline.http.routes.ingest import INTERACTIONS_PATH, SEARCHES_PATH
 from schemas.settings import ApiScope
@@ -36,6 +42,12 @@ _api_key_header = APIKeyHeader(
     name="X-API-Key",
     auto_error=False,
     description="One of HTTP_API_KEYS or HTTP_API_KEY_SCOPES.",
+)
+_api_key_query = APIKeyQuery(
+    name="api_key",
+    auto_error=False,
+    description="A key in the query string, for browser beacons (which cannot send headers): "
+    "it may only ingest, whatever its scopes, since URLs end up in logs.",
 )
 _bearer = HTTPBearer(
     auto_error=False, description="One of HTTP_API_KEYS or HTTP_API_KEY_SCOPES, as a bearer token."
@@ -57,6 +69,10 @@ ROUTE_SCOPES: Final[Mapping[tuple[str, str], ApiScope]] = {
     ("GET", "/v1/retrievers/deletions/{job_id}"): "admin",
 }
 """Routes whose scope is not their method's: every POST, and GETs that are not plain reads."""
+
+QUERY_KEY_SCOPES: Final[frozenset[ApiScope]] = frozenset({"ingest"})
+"""What a key sent as `?api_key=` may do: a browser beacon cannot send headers, and a URL is
+logged by proxies and servers, so such a key only ever writes events."""
 
 METHOD_SCOPES: Final[Mapping[str, ApiScope]] = {"GET": "read", "HEAD": "read", "DELETE": "admin"}
 """Every other route: GET reads, DELETE is admin. POST, PUT and PATCH have no default."""
@@ -95,6 +111,7 @@ class ApiKeyGuard:
         request: Request,
         api_key: Annotated[str | None, Security(_api_key_header)] = None,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+        query_key: Annotated[str | None, Security(_api_key_query)] = None,
     ) -> None:
         if not self._keys:
             client = request.client.host if request.client else None
@@ -108,6 +125,9 @@ class ApiKeyGuard:
                 ),
             )
         given = api_key or (bearer.credentials if bearer else None)
+        from_query = given is None and query_key is not None
+        if from_query:
+            given = query_key
         if given is None:
             raise HTTPException(
                 status_code=401,
@@ -121,7 +141,15 @@ class ApiKeyGuard:
                 detail="API key is not valid",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        if from_query:
+            scopes = scopes & QUERY_KEY_SCOPES
         needed = self._needed(request)
+        if from_query and needed not in scopes:
+            raise HTTPException(
+                status_code=403,
+                detail="a key in the query string (api_key) may only ingest; send it as "
+                "X-API-Key for this route",
+            )
         if needed is None or needed not in scopes:
             raise HTTPException(
                 status_code=403,

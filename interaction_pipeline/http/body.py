@@ -30,6 +30,15 @@ def check_content_type(content_type: str | None) -> str | None:
     return f"content-type: must be application/json, got {media!r}"
 
 
+def is_beacon(content_type: str | None) -> bool:
+    """A `text/plain` body: what `navigator.sendBeacon` sends for a string, and what the browser
+    SDK sends so its POSTs need no CORS preflight. The ingest routes read it as JSON, from
+    allowed origins only (`interaction_pipeline.http.cors.beacon_refusal`)."""
+    if not content_type:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() == "text/plain"
+
+
 def parse_events(body: bytes, wrapper_key: str) -> list[Any]:
     """The raw events of a body, in request order.
 

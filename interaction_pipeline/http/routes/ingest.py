@@ -10,6 +10,8 @@ because the input is invalid; 409 nothing accepted because the events belong to 
 user (GDPR tombstone; the event time is at or before the erasure request); 503 nothing
 accepted because Kafka did not acknowledge (retry
 with the same event_ids: they are idempotency keys); 413 body or batch too large; 415 not JSON.
+A `text/plain` body (a browser's `navigator.sendBeacon`) is read as JSON too, when the request
+comes from no web page or from an origin of `HTTP_CORS_ALLOWED_ORIGINS` (else 403).
 
 Events refused as invalid (and unusable bodies) are also handed to `app.state.on_rejected`
 when the assembly sets one (`RejectHook`: the console's log of 422s, so "why is my event not
@@ -25,7 +27,8 @@ from typing import Any, Final
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from interaction_pipeline.http.body import BodyError, check_content_type, parse_events
+from interaction_pipeline.http.body import BodyError, check_content_type, is_beacon, parse_events
+from interaction_pipeline.http.cors import beacon_refusal
 from interaction_pipeline.http.limits import MAX_EVENTS_PER_REQUEST
 from interaction_pipeline.http.metrics import ServiceMetrics
 from interaction_pipeline.http.models import ErrorBody, IngestResult
@@ -91,7 +94,7 @@ _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     200: {"model": IngestResult, "description": "Every event acknowledged by Kafka."},
     207: {"model": IngestResult, "description": "Some events accepted; `failures` by index."},
     413: {"model": ErrorBody, "description": "Body over the byte limit or over 1,000 events."},
-    415: {"model": ErrorBody, "description": "Content-Type is not JSON."},
+    415: {"model": ErrorBody, "description": "Content-Type is not JSON (nor text/plain)."},
     409: {"model": IngestResult, "description": "Nothing accepted: a forgotten user's events."},
     422: {"model": IngestResult, "description": "Nothing accepted: invalid input, by field."},
     503: {"model": IngestResult, "description": "Kafka did not acknowledge; retry."},
@@ -165,9 +168,16 @@ def ingest_router(bridge: ProducerBridge, metrics: ServiceMetrics) -> APIRouter:
 
     async def ingest(request: Request, model: type[Event], wrapper_key: str) -> Response:
         kind = "interaction" if model is InteractionEvent else "search"
-        problem = check_content_type(request.headers.get("content-type"))
-        if problem is not None:
-            return _json(415, {"detail": problem, "errors": [problem]})
+        content_type = request.headers.get("content-type")
+        if is_beacon(content_type):
+            allowed = request.app.state.settings.http.cors_allowed_origins
+            refused = beacon_refusal(request.headers.get("origin"), allowed)
+            if refused is not None:
+                return _json(403, {"detail": refused, "errors": [refused]})
+        else:
+            problem = check_content_type(content_type)
+            if problem is not None:
+                return _json(415, {"detail": problem, "errors": [problem]})
         body = await request.body()
         try:
             raw = parse_events(body, wrapper_key)
