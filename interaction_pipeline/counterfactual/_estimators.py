@@ -51,7 +51,6 @@ DEFAULT_PRIOR_STRENGTH: Final = 2.0
 DEFAULT_SUPPORT_RATIO: Final = 0.5
 """A logged position is comparable to a target one when its examination is at least this
 share of the target's (with 1/(pos+1): target 0 needs 0-1, target 4 needs 0-9)."""
-_CHUNK: Final = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +104,9 @@ class PolicyTerms:
 
 
 class Evaluator:
-    """Everything one log and one propensity curve share across candidates: the pair table
-    and the cross-fitted direct model. `score(name, ranked)` then costs a few array passes."""
+    """Everything one log and one propensity curve share across candidates: the pair table,
+    the logged cells as flat arrays and the cross-fitted direct model. `score(name, ranked)`
+    then costs a few passes over the cells."""
 
     def __init__(
         self,
@@ -132,21 +132,26 @@ class Evaluator:
         self.fold = np.random.default_rng(seed).integers(0, 2, size=logs.n)
         self.valid = logs.shown >= 0
         self.exam = np.where(self.valid, self.theta[None, :], 0.0)
+        # The shown cells, flat: search, position, pair code, examination, outcomes.
+        self.rows, self.positions = np.nonzero(self.valid)
+        self.code = self.pairs.code[self.valid]
+        self.cell_exam = self.theta[self.positions]
+        self.y = {m: logs.outcome(m)[self.valid] for m in METRICS}
         self._model = {m: self._direct_model(m) for m in METRICS}
 
     # -- the direct model ------------------------------------------------------------------
     def _direct_model(self, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
         """gamma_m per (fold, pair) and per (fold, query), each fitted on the other fold."""
         pairs, logs = self.pairs, self.logs
-        y = logs.outcome(metric)
         nq = len(logs.queries)
         per_pair = np.zeros((2, pairs.size))
         per_query = np.zeros((2, nq))
+        cell_fold = self.fold[self.rows]
         for fold in (0, 1):
-            other = (self.fold != fold)[:, None] & self.valid
-            code = pairs.code[other]
-            e = np.bincount(code, weights=self.exam[other], minlength=pairs.size)
-            o = np.bincount(code, weights=y[other], minlength=pairs.size)
+            other = cell_fold != fold
+            code = self.code[other]
+            e = np.bincount(code, weights=self.cell_exam[other], minlength=pairs.size)
+            o = np.bincount(code, weights=self.y[metric][other], minlength=pairs.size)
             qe = np.bincount(pairs.query_of, weights=e, minlength=nq)
             qo = np.bincount(pairs.query_of, weights=o, minlength=nq)
             overall = qo.sum() / max(qe.sum(), 1e-12)
@@ -158,67 +163,85 @@ class Evaluator:
 
     # -- one candidate ---------------------------------------------------------------------
     def score(self, name: str, ranked: np.ndarray) -> PolicyTerms:
-        logs, theta, pairs = self.logs, self.theta, self.pairs
+        logs, theta, pairs, n = self.logs, self.theta, self.pairs, self.logs.n
         ranked = np.asarray(ranked)
         if ranked.shape != (logs.n, logs.k):
             raise InvalidArgumentError(
                 f"{name}: a ranking must be ({logs.n}, {logs.k}) document indexes, "
                 f"got {ranked.shape}"
             )
+        # Where the candidate puts each shown cell, and which shown cell fills each slot.
+        target = _positions_in(logs.shown, ranked)
+        source = np.full(ranked.shape, NONE, dtype=np.int64)
+        hit_r, hit_j = np.nonzero(target >= 0)
+        source[hit_r, target[hit_r, hit_j]] = hit_j
         slots = ranked >= 0
-        target_exam = np.where(slots, theta[None, :], 0.0)
-        code = pairs.lookup(logs.query, ranked)
-        position = _positions_in(logs.shown, ranked)
-        padded = np.append(theta, 0.0)  # position -1 (not in the candidate) -> 0
-        weight = np.where(self.valid, padded[position] / theta[None, :], 0.0)
+        r_rows, r_pos = np.nonzero(slots)
+        r_src = source[r_rows, r_pos]
+        r_code = np.where(r_src >= 0, pairs.code[r_rows, np.maximum(r_src, 0)], NONE)
+        missing = (r_src < 0) & (ranked[r_rows, r_pos] >= 0)
+        if missing.any():  # documents this search did not show: maybe other searches did
+            r_code[missing] = pairs.lookup(
+                logs.query[r_rows[missing]], ranked[r_rows[missing], r_pos[missing]][:, None]
+            )[:, 0]
+        r_exam = theta[r_pos]
+        found = r_code >= 0
+        code_r = np.maximum(r_code, 0)
+
+        padded = np.append(theta, 0.0)  # target -1 (not in the candidate) -> weight 0
+        weight = padded[target[self.rows, self.positions]] / self.cell_exam
+        mass = np.bincount(r_code[found], weights=r_exam[found], minlength=pairs.size)
+        pooled = (mass / np.maximum(pairs.examinations, 1e-12))[self.code]  # A / E per cell
+        r_fold = self.fold[r_rows]
+        c_fold = self.fold[self.rows]
+
+        def per_search(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+            out: np.ndarray = np.bincount(rows, weights=values, minlength=n)
+            return out
 
         terms: dict[tuple[Estimator, Metric], np.ndarray] = {}
-        shown_code = pairs.code
-        mass = np.bincount(code[code >= 0], weights=target_exam[code >= 0], minlength=pairs.size)
-        pooled = mass / np.maximum(pairs.examinations, 1e-12)  # A / E per pair
-        row_fold = self.fold[:, None]
+        size = pairs.size
+        # 1-D gathers only (2-D fancy indexing is several times slower): a pair's entry of
+        # fold f sits at f * size + code; the query rates follow at 2 * size + f * nq + q.
+        r_model = np.where(
+            found,
+            r_fold * size + code_r,
+            2 * size + r_fold * len(logs.queries) + logs.query[r_rows],
+        )
+        c_model = c_fold * size + self.code
         for metric in METRICS:
-            y = logs.outcome(metric)
-            terms[("ips", metric)] = (weight * y).sum(axis=1)
-            gamma = pairs.rate(metric)
-            g_shown = np.where(self.valid, gamma[shown_code], 0.0)
-            g_ranked = np.where(code >= 0, gamma[np.maximum(code, 0)], 0.0)
-            residual = np.where(self.valid, y - self.exam * g_shown, 0.0)
-            a_over_e = np.where(self.valid, pooled[np.maximum(shown_code, 0)], 0.0)
-            terms[("snips", metric)] = (target_exam * g_ranked).sum(axis=1) + (
-                a_over_e * residual
-            ).sum(axis=1)
+            y = self.y[metric]
+            terms[("ips", metric)] = per_search(self.rows, weight * y)
+            gamma = np.append(pairs.rate(metric), 0.0)  # code -1 reads the trailing 0
+            residual = y - self.cell_exam * gamma[self.code]
+            terms[("snips", metric)] = per_search(r_rows, r_exam * gamma[r_code]) + per_search(
+                self.rows, pooled * residual
+            )
             per_pair, per_query = self._model[metric]
-            query_rate = per_query[self.fold, logs.query][:, None]
-            m_ranked = np.where(code >= 0, per_pair[row_fold, np.maximum(code, 0)], query_rate)
-            m_shown = np.where(self.valid, per_pair[row_fold, np.maximum(shown_code, 0)], 0.0)
-            direct = (target_exam * m_ranked).sum(axis=1)
-            correction = (a_over_e * np.where(self.valid, y - self.exam * m_shown, 0.0)).sum(axis=1)
-            terms[("dr", metric)] = direct + correction
+            model = np.concatenate([per_pair.ravel(), per_query.ravel()])
+            terms[("dr", metric)] = per_search(r_rows, r_exam * model[r_model]) + per_search(
+                self.rows, pooled * (y - self.cell_exam * model[c_model])
+            )
 
-        best = np.where(code >= 0, pairs.best_theta[np.maximum(code, 0)], 0.0)
-        supported = (code >= 0) & (best >= self.support_ratio * target_exam - 1e-12) & slots
-        total_exam = max(float(target_exam.sum()), 1e-12)
-        slot_count = max(int(slots.sum()), 1)
-        in_search = _in_search(logs.shown, ranked)
-        shown_k = logs.shown[:, : logs.k]
+        best = np.where(found, pairs.best_theta[code_r], 0.0)
+        supported = found & (best >= self.support_ratio * r_exam - 1e-12)
+        total_exam = max(float(r_exam.sum()), 1e-12)
+        slot_count = max(int(r_rows.size), 1)
+        target_exam = np.where(slots, theta[None, :], 0.0)
+        ranked_code = np.full(ranked.shape, NONE, dtype=np.int64)
+        ranked_code[r_rows, r_pos] = r_code
         return PolicyTerms(
             name=name,
             ranked=ranked,
             terms=terms,
-            support=float((target_exam * supported).sum() / total_exam),
+            support=float((r_exam * supported).sum() / total_exam),
             support_slots=float(supported.sum() / slot_count),
-            shown_share=float(((code >= 0) & slots).sum() / slot_count),
-            in_search_share=float((in_search & slots).sum() / slot_count),
-            changed_share=float((ranked != shown_k).any(axis=1).mean()),
-            ess={
-                "ips": _kish_share(weight[self.valid]),
-                "snips": _kish_share(
-                    np.where(self.valid, pooled[np.maximum(shown_code, 0)], 0)[self.valid]
-                ),
-            },
+            shown_share=float(found.sum() / slot_count),
+            in_search_share=float((r_src >= 0).sum() / slot_count),
+            changed_share=float((ranked != logs.shown).any(axis=1).mean()),
+            ess={"ips": _kish_share(weight), "snips": _kish_share(pooled)},
             target_exam=target_exam,
-            ranked_code=code,
+            ranked_code=ranked_code,
         )
 
     # -- intervals -------------------------------------------------------------------------
@@ -289,26 +312,11 @@ def percentile_interval(
 
 def _positions_in(shown: np.ndarray, ranked: np.ndarray) -> np.ndarray:
     """(n, k) where the candidate puts each shown document in the same search; -1 if
-    nowhere. k x k comparisons per search, in chunks to bound memory."""
+    nowhere. One (n, k) comparison per candidate slot (k passes, no n x k x k temporary)."""
     out = np.full(shown.shape, NONE, dtype=np.int64)
-    k = ranked.shape[1]
-    for start in range(0, shown.shape[0], _CHUNK):
-        s, r = shown[start : start + _CHUNK], ranked[start : start + _CHUNK]
-        match = (s[:, :, None] == r[:, None, :]) & (s[:, :, None] >= 0)
-        found = match.any(axis=2)
-        out[start : start + _CHUNK] = np.where(found, match.argmax(axis=2), NONE)
-    del k
-    return out
-
-
-def _in_search(shown: np.ndarray, ranked: np.ndarray) -> np.ndarray:
-    """(n, k) bool: the candidate's document at each slot was shown in the same search."""
-    out = np.zeros(ranked.shape, dtype=bool)
-    for start in range(0, shown.shape[0], _CHUNK):
-        s, r = shown[start : start + _CHUNK], ranked[start : start + _CHUNK]
-        out[start : start + _CHUNK] = ((r[:, :, None] == s[:, None, :]) & (r[:, :, None] >= 0)).any(
-            axis=2
-        )
+    valid = shown >= 0
+    for t in range(ranked.shape[1] - 1, -1, -1):  # the first slot wins on duplicates
+        out[(shown == ranked[:, t : t + 1]) & valid] = t
     return out
 
 

@@ -13,10 +13,26 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from interaction_pipeline.counterfactual._logs import METRICS, NONE, LoggedSearches, Metric
 
 _SHIFT: Final = np.int64(32)
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique values, code of each value): a hash pass (Arrow) and a sort of the
+    distinct values only, instead of sorting every cell."""
+    if values.size == 0:
+        return values.astype(np.int64), np.zeros(0, dtype=np.int64)
+    encoded = pc.dictionary_encode(pa.array(values, type=pa.int64()))
+    distinct = encoded.dictionary.to_numpy()
+    order = np.argsort(distinct, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return distinct[order], rank[codes]
 
 
 def pair_keys(query: np.ndarray, docs: np.ndarray) -> np.ndarray:
@@ -48,20 +64,21 @@ class PairTable:
     def build(cls, logs: LoggedSearches, theta: np.ndarray) -> PairTable:
         keys = pair_keys(logs.query, logs.shown)
         valid = keys >= 0
-        unique, inverse = np.unique(keys[valid], return_inverse=True)
+        unique, inverse = _factorize(keys[valid])
         code = np.full(keys.shape, NONE, dtype=np.int64)
-        code[valid] = inverse.reshape(-1)
-        exam = np.broadcast_to(theta[None, :], keys.shape)[valid]
-        flat = code[valid]
+        code[valid] = inverse
+        position = np.broadcast_to(np.arange(logs.k)[None, :], keys.shape)[valid]
+        exam = theta[position]
         best = np.zeros(unique.size)
-        np.maximum.at(best, flat, exam)
+        for j in np.argsort(theta, kind="stable"):  # higher theta assigned last, so it wins
+            best[inverse[position == j]] = theta[j]
         return cls(
             keys=unique,
             code=code,
             query_of=(unique >> _SHIFT).astype(np.int64),
-            examinations=np.bincount(flat, weights=exam, minlength=unique.size),
+            examinations=np.bincount(inverse, weights=exam, minlength=unique.size),
             outcomes={
-                m: np.bincount(flat, weights=logs.outcome(m)[valid], minlength=unique.size)
+                m: np.bincount(inverse, weights=logs.outcome(m)[valid], minlength=unique.size)
                 for m in METRICS
             },
             best_theta=best,
