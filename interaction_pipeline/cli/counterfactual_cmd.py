@@ -253,7 +253,8 @@ def _print(report: CounterfactualReport) -> None:
         for e in ESTIMATORS:
             table.add_column(e)
         table.add_column(f"vs {report.baseline} ({gate['estimator']})")
-        table.add_row("logged (observed)", f"{report.logged[metric]:.4f}", "", "", "")
+        if report.baseline == LOGGED:
+            table.add_row("logged (observed)", f"{report.logged[metric]:.4f}", "", "", "")
         for c in data["candidates"]:
             est = c["estimates"][metric]
             table.add_row(

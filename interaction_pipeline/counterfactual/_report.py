@@ -31,7 +31,7 @@ from interaction_pipeline.counterfactual._exploration import SwapEstimate, explo
 from interaction_pipeline.counterfactual._logs import METRICS, LoggedSearches, Metric
 from schemas.errors import InvalidArgumentError
 
-Verdict = Literal["better", "worse", "no detectable difference", "inconclusive"]
+Verdict = Literal["better", "worse", "no detectable difference", "inconclusive", "baseline"]
 DEFAULT_MIN_SUPPORT: Final = 0.7
 
 
@@ -117,8 +117,8 @@ class CounterfactualReport:
 
     @property
     def worse(self) -> list[str]:
-        """Candidates the gate fails."""
-        return [c.name for c in self.candidates if c.verdict == "worse"]
+        """Candidates the gate fails (the logged policy is never one: it already runs)."""
+        return [c.name for c in self.candidates if c.verdict == "worse" and c.name != LOGGED]
 
     def to_dict(self) -> dict[str, Any]:
         o = self.options
@@ -177,11 +177,8 @@ def evaluate(
         if opts.interval == "bootstrap"
         else None
     )
-    results = tuple(
-        _result(evaluator, scored[name], base, opts, samples) for name in names if name != baseline
-    )
-    if baseline != LOGGED:
-        results = (_result(evaluator, scored[LOGGED], base, opts, samples), *results)
+    shown = names if baseline == LOGGED else [LOGGED, *names]
+    results = tuple(_result(evaluator, scored[name], base, opts, samples) for name in shown)
     exploration = None
     if swaps is not None:
         cost = exploration_cost(
@@ -233,7 +230,9 @@ def _result(
     base_value = base.value(opts.estimator, opts.metric)
     notes: list[str] = []
     verdict: Verdict
-    if policy.support < opts.min_support:
+    if policy.name == base.name:
+        verdict = "baseline"
+    elif policy.support < opts.min_support:
         verdict = "inconclusive"
         notes.append(
             f"support too thin to conclude: the logs showed only {policy.support:.0%} of this "
