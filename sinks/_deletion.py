@@ -144,17 +144,18 @@ class RowMatch:
 
 
 def counted_events(backend: ClickHouseBackend, match: RowMatch) -> list[dict[str, Any]]:
-    """The matching interactions as the popularity worker counted them: one row per
-    (feature, event_id), the first stored copy, with the time the sink stored it (so an
+    """The matching interactions as the popularity worker would have counted them: one row
+    per stored copy (feature, event_id, Kafka partition and offset: the position tells the
+    worker's record whether it counted that copy), with the time the sink stored it (so an
     event that was too old for every window on arrival can be told apart)."""
     where, params = match.where()
     return backend.query(
         f"SELECT {COL_FEATURE_ID} AS feature_id, {COL_EVENT_ID} AS event_id, "
-        f"argMin({COL_TIMESTAMP}, ({COL_KAFKA_PARTITION}, {COL_KAFKA_OFFSET})) AS event_time, "
-        f"argMin({COL_INTERACTION_TYPE}, ({COL_KAFKA_PARTITION}, {COL_KAFKA_OFFSET})) AS types, "
-        f"argMin({COL_DURATION_MS}, ({COL_KAFKA_PARTITION}, {COL_KAFKA_OFFSET})) AS dwell_ms, "
-        f"min({COL_INSERTED_AT}) AS stored_at "
-        f"FROM {INTERACTIONS_TABLE} WHERE {where} GROUP BY {COL_FEATURE_ID}, {COL_EVENT_ID}",
+        f"{COL_KAFKA_PARTITION} AS partition, {COL_KAFKA_OFFSET} AS offset, "
+        f"any({COL_TIMESTAMP}) AS event_time, any({COL_INTERACTION_TYPE}) AS types, "
+        f"any({COL_DURATION_MS}) AS dwell_ms, min({COL_INSERTED_AT}) AS stored_at "
+        f"FROM {INTERACTIONS_TABLE} WHERE {where} "
+        f"GROUP BY {COL_FEATURE_ID}, {COL_EVENT_ID}, {COL_KAFKA_PARTITION}, {COL_KAFKA_OFFSET}",
         params,
     )
 

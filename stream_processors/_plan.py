@@ -80,6 +80,9 @@ class Plan:
     """anonymous_id (events without a user_id) -> history member -> latest event time."""
     suppressed: Counter[str] = field(default_factory=Counter)
     """Tombstone subject -> events of a forgotten user dropped (schemas.suppression)."""
+    dropped: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    """feature_id -> (partition, offset, hour bucket) of each event dropped for a tombstone:
+    marked before the batch is applied, so an erasure can tell them from counted ones."""
     rejected: list[Rejected] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     """late / future counts for metrics."""
@@ -127,6 +130,9 @@ class Planner:
                 subject = tombstones.subject_of(event.user_id, event.anonymous_id, event_ms)
                 if subject is not None:
                     plan.suppressed[subject] += 1
+                    plan.dropped.setdefault(event.feature_id, []).append(
+                        (record.partition, record.offset, hour_of(event_ms))
+                    )
                     continue
             when = timeliness(event_ms, now_ms, self._max_window_days, self._max_future_skew_s)
             if when is Timeliness.FUTURE:

@@ -162,6 +162,7 @@ class PopularityRuntime:
                 await self._dead_letter(r.record.key, r.record.value or b"", dead_letter_headers(r))
                 for r in plan.rejected
             ]
+            await self._retrying(lambda: self._store.mark_dropped(plan))
             result, changes = await self._retrying(lambda: self._store.run_scripts(plan))
             await self._retrying(lambda: self._store.publish(changes))
             for ack in acks:

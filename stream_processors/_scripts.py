@@ -64,6 +64,7 @@ class Scripts:
     publish: Script
     tombstone: Script
     erase: Script
+    drop: Script
 
     @property
     def all(self) -> tuple[Script, ...]:
@@ -76,6 +77,7 @@ class Scripts:
             self.publish,
             self.tombstone,
             self.erase,
+            self.drop,
         )
 
 
@@ -91,4 +93,5 @@ def scripts() -> Scripts:
         publish=Script("publish", common + _read("publish")),
         tombstone=Script("tombstone", _read("tombstone")),
         erase=Script("erase", common + _read("erase")),
+        drop=Script("drop", _read("drop")),
     )

@@ -33,10 +33,10 @@ from redis.exceptions import NoScriptError, ResponseError
 from schemas.interaction_types import TypeRegistry
 from schemas.settings import Settings
 from stream_processors._plan import Plan
-from stream_processors._scripts import Script, scripts
+from stream_processors._scripts import EXPIRY_SLACK_MS, Script, scripts
 from stream_processors._trending import REMOVE, TrendingLayout
 from stream_processors._windows import HOURS_PER_DAY, Clock, check_windows, now_ms
-from stream_processors.keys import RedisKeys, offset_field
+from stream_processors.keys import FIELD_SEP, HOUR_MS, RedisKeys, offset_field
 
 _PUBLISHED_CACHE_MAX: Final = 50_000
 """Features whose last published scores are remembered (to send only changes); then reset."""
@@ -154,9 +154,25 @@ class PopularityStore:
     # -- batches ---------------------------------------------------------------------------
     async def apply(self, plan: Plan) -> ApplyResult:
         """Apply one batch (both steps); safe to call again with the same plan."""
+        await self.mark_dropped(plan)
         result, changes = await self.run_scripts(plan)
         await self.publish(changes)
         return result
+
+    async def mark_dropped(self, plan: Plan) -> None:
+        """Before the batch's counts: the positions of events dropped for a tombstone, per
+        feature (an erasure subtracts only events below the watermark and not marked here).
+        One round trip, and only for a batch that dropped something."""
+        if not plan.dropped:
+            return
+        ttl = (self._keep_hours + 1) * HOUR_MS + EXPIRY_SLACK_MS
+        calls: list[tuple[Script, list[str], list[Any]]] = []
+        for feature_id, positions in plan.dropped.items():
+            args: list[Any] = [ttl]
+            for partition, offset, hour in positions:
+                args += [hour, f"{partition}{FIELD_SEP}{offset}"]
+            calls.append((self._scripts.drop, [self._keys.feature_dropped(feature_id)], args))
+        await self._run(calls)
 
     async def run_scripts(self, plan: Plan) -> tuple[ApplyResult, SharedSetWrites]:
         """Step 1: counts, watermarks and history; returns what step 2 must write."""

@@ -22,6 +22,9 @@ so the layout is a contract (documented in the README, "Redis key layout"). With
   bucket ages out of a window (drives the sweeper; no SCAN anywhere).
 - `P:f:{ID}:x` zset: member event_id (16 raw bytes) whose counts an erasure subtracted,
   score: its hour bucket (a retried erasure subtracts nothing twice).
+- `P:f:{ID}:d` zset: member `<partition>:<offset>`, the interactions topic's position of an
+  event the worker dropped for a tombstone (never counted), score: its hour bucket; an
+  erasure reads it with the `o:` watermarks to tell counted events from dropped ones.
 - `P:a:{AID}:h` zset: history of an anonymous id (events without a user_id), as `P:u:{UID}:h`.
 - `P:u:{UID}:a` set: the anonymous ids linked to the user by identify.
 - `P:{P}:id:anon` hash: anonymous id -> user id it was linked to.
@@ -132,6 +135,9 @@ class RedisKeys:
 
     def feature_erased(self, feature_id: str) -> str:
         return self._feature(feature_id, "x")
+
+    def feature_dropped(self, feature_id: str) -> str:
+        return self._feature(feature_id, "d")
 
     def feature_keys(self, feature_id: str) -> list[str]:
         """State, buckets, bucket index, event ids: the KEYS of the worker's Lua scripts."""

@@ -6,8 +6,28 @@
    everything it writes is filtered with it (`stream_processors.suppression`); a consumer
    silent for `ERASURE_MAX_STALE_S` + 10 s is not waited for (it has stopped writing).
    From here on nothing of the user in that range reaches ClickHouse or Redis again.
-3. **Counts**: the stored events (ClickHouse) say which hour buckets the worker incremented;
-   they are subtracted atomically per feature, each event_id once (erase.lua).
+3. **Counts**: exactly the events the worker counted are subtracted, each event_id once,
+   atomically per feature (erase.lua). Why exactly, in three steps:
+
+   a. *The worker's set is final.* The worker counts an event of the user only with a view
+      older than the tombstone, so only before it acknowledged it; after step 2 it counts
+      none (it drops them, and what it drops it marks first: `P:f:{ID}:d`).
+   b. *Candidates cover it.* Each counted copy has a Kafka position below the end of the
+      topic read after step 2 (the worker read it before acknowledging). A copy below the
+      position the sink's group had committed *before* step 1 was handled by the sink with an
+      older view, so it is a stored row (or was removed by an earlier erasure that already
+      subtracted it). Every other one lies between that position and the end, and is read
+      from Kafka (`_inflight`). Candidates = stored rows + that range, for the person.
+   c. *The test per copy is the worker's own record.* A copy was counted exactly when its
+      offset is at or below the feature's watermark for its partition (the worker goes
+      through a partition in order and moves the watermark in the same Lua step as the
+      counts) and its position is not marked dropped (marks are written before the batch
+      that moves the watermark past them). A copy above the watermark is not read yet; the
+      worker will drop it (a). erase.lua records each subtracted event_id, so retries and
+      copies that are both stored and in the range subtract once.
+
+   So the counts end equal to a recount of the events that remain, whichever consumer saw
+   an in-flight event first, and whether the consumers were running, lagging or stopped.
 4. **Rows**: a lightweight DELETE (or `physical`) in both event tables (and rejected
    messages naming the user, for a full forget).
 5. **History**: entries inside the range go; an entry whose latest event went is set back to
@@ -30,6 +50,7 @@ from typing import Any, Final
 
 import redis
 
+from interaction_pipeline.erasure._inflight import Positions, sink_positions, unstored_events
 from interaction_pipeline.erasure._jobs import DeletionJob, JobStore
 from schemas.errors import InvalidArgumentError
 from schemas.privacy import UserIdHasher
@@ -211,8 +232,9 @@ class Erasure:
         anonymous = self.links.anonymous_ids(stored)
         subjects = [user_subject(stored), *(anonymous_subject(a) for a in anonymous)]
         match = RowMatch(stored, tuple(anonymous), job.since_ms, job.until_ms)
+        start = sink_positions(self._settings)  # before the tombstones: see step 3b
         self._suppress(job, subjects)
-        self._subtract(job, match)
+        self._subtract(job, match, start)
         people = {self._keys.user_history(stored): RowMatch(stored)}
         people.update({self._keys.anonymous_history(a): RowMatch(None, (a,)) for a in anonymous})
         job.clickhouse_rows = delete_matching(self._backend, match, physical=self._physical)
@@ -228,8 +250,9 @@ class Erasure:
     def _purge(self, outcome: ErasureOutcome) -> None:
         job = outcome.job
         match = RowMatch(None, (), job.since_ms, job.until_ms)
+        start = sink_positions(self._settings)
         self._suppress(job, [EVERYONE])
-        self._subtract(job, match)
+        self._subtract(job, match, start)
         people: dict[str, RowMatch] = {}
         for user, anon in people_in(self._backend, match):
             if user:
@@ -263,8 +286,8 @@ class Erasure:
         job.state = "erasing"
         self.jobs.save(job)
 
-    def _subtract(self, job: DeletionJob, match: RowMatch) -> None:
-        """Step 3: take the stored events out of the counts, each exactly once."""
+    def _subtract(self, job: DeletionJob, match: RowMatch, start: Positions) -> None:
+        """Step 3: take what the worker counted out of the counts, each event exactly once."""
         keep_hours = 24 * self._settings.popularity.max_window_days
         counted = []
         for row in counted_events(self._backend, match):
@@ -279,13 +302,18 @@ class Erasure:
                     _uuid_bytes(row["event_id"]),
                     tuple(row["types"]),
                     None if row["dwell_ms"] is None else int(row["dwell_ms"]),
+                    int(row["partition"]),
+                    int(row["offset"]),
                 )
             )
-        result = self._eraser.subtract(counted, _now_ms())
+        in_flight = unstored_events(self._settings, start, match)
+        result = self._eraser.subtract([*counted, *in_flight], _now_ms())
         job.counts_subtracted = {
             "events": result.events,
             "features": len(result.features_touched),
             "trending_updates": result.trending_updates,
+            "in_flight": len(in_flight),
+            "not_counted": result.not_counted,
         }
         self.jobs.save(job)
 

@@ -7,12 +7,15 @@ and type, each type once per event, `long_view` added when duration_ms >= 4000.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from interaction_pipeline.erasure import Erasure
 from producers import InteractionProducer
@@ -20,12 +23,22 @@ from schemas.errors import SuppressedUserError
 from schemas.events import InteractionEvent
 from schemas.privacy import hash_user_id
 from schemas.settings import Settings
-from sinks import migrate
+from schemas.suppression import NO_TOMBSTONES, Tombstones
+from schemas.wire import decode_interaction
+from sinks import ClickHouseSink, migrate
+from stream_processors._plan import Planner, Record
+from stream_processors._store import PopularityStore
 from stream_processors.identity import IdentityLinks
 from stream_processors.keys import RedisKeys
 from stream_processors.suppression import RedisTombstones
-from tests.integration.sink_support import backend_for, produce, run_sink, sink_settings
-from tests.popularity_support import StoreDriver
+from tests.integration.sink_support import (
+    SINK_TIMEOUT_S,
+    backend_for,
+    produce,
+    sink_settings,
+)
+from tests.kafka_reading import end_offsets, read_topic
+from tests.popularity_support import clock_at, ms
 
 pytestmark = pytest.mark.integration
 
@@ -77,25 +90,57 @@ def client(hashed: Settings) -> Iterator[redis.Redis[bytes]]:
     connection.close()
 
 
+def _records(settings: Settings, events: list[InteractionEvent]) -> list[Record]:
+    """The events as Kafka holds them (ids hashed by the SDK, their positions), in order."""
+    topic = settings.topics.interactions
+    wanted = {str(e.event_id) for e in events}
+    messages = read_topic(settings, topic, sum(end_offsets(settings, topic).values()))
+    records = [
+        Record(topic, m.partition(), m.offset(), m.key(), m.value())  # type: ignore[arg-type]
+        for m in messages
+        if str(decode_interaction(m.value() or b"").event_id) in wanted  # type: ignore[arg-type]
+    ]
+    assert len(records) == len(events)
+    return sorted(records, key=lambda r: (r.partition, r.offset))
+
+
+def _count(
+    settings: Settings, records: list[Record], tombstones: Tombstones = NO_TOMBSTONES
+) -> None:
+    """As the worker would: the batch at its Kafka positions (the erasure asks the worker's
+    watermarks whether it counted a copy), filtered with `tombstones`."""
+
+    async def apply() -> None:
+        connection = aioredis.Redis.from_url(settings.redis.url)
+        try:
+            store = PopularityStore(connection, settings, clock=clock_at(NOW))
+            await store.apply(Planner(settings).plan(records, ms(NOW), tombstones))
+        finally:
+            await connection.aclose()
+
+    asyncio.run(apply())
+
+
+def _sink(settings: Settings, n: int) -> None:
+    """The sink, dropping what the tombstones cover, until it has handled `n` messages."""
+    deadline = time.monotonic() + SINK_TIMEOUT_S
+    connection: redis.Redis[bytes] = redis.Redis.from_url(settings.redis.url)
+    tombstones = RedisTombstones(
+        connection, RedisKeys(settings.redis.key_prefix), component="sink", max_stale_s=30
+    )
+    try:
+        with backend_for(settings) as backend:
+            sink = ClickHouseSink(settings, backend, tombstones=tombstones)
+            sink.run(lambda s: s.messages >= n or time.monotonic() > deadline)
+    finally:
+        connection.close()
+
+
 def _store(settings: Settings, events: list[InteractionEvent]) -> None:
     """As the sink and the worker would: rows in ClickHouse, counts and history in Redis."""
     produce(settings, events)  # the SDK hashes user_id and anonymous_id
-    with backend_for(settings) as backend:
-        run_sink(settings, backend, lambda s: s.messages >= len(events))
-    as_stored = [
-        e.model_copy(
-            update={
-                "user_id": e.user_id and hash_user_id(e.user_id, KEY),
-                "anonymous_id": e.anonymous_id and hash_user_id(e.anonymous_id, KEY),
-            }
-        )
-        for e in events
-    ]
-    driver = StoreDriver(settings)
-    try:
-        driver.apply(as_stored, NOW)
-    finally:
-        driver.close()
+    _sink(settings, len(events))
+    _count(settings, _records(settings, events))
 
 
 def _rows(settings: Settings, stored_user: str) -> int:
@@ -187,3 +232,65 @@ def test_sdk_refuses_a_forgotten_users_old_events(
         with pytest.raises(SuppressedUserError, match="user_id: was forgotten"):
             producer.send(_event("erin", 1))
         producer.send(_event("erin", 1).model_copy(update={"timestamp": datetime.now(UTC)}))
+
+
+# -- in-flight events: whichever consumer saw them first, the counts end exact --------------
+
+
+def test_an_event_the_worker_counted_but_the_sink_never_stored_is_subtracted(
+    hashed: Settings, client: redis.Redis[bytes]
+) -> None:
+    """The live race: the worker counted it with its old view, the sink drops it with the
+    new one, so no row says it was counted; the erasure reads it from Kafka."""
+    alice = [_event("alice", i) for i in range(12)]
+    bob = [_event("bob", i) for i in range(12)]
+    _store(hashed, alice + bob)
+    in_flight = [_event("alice", 12 + i) for i in range(5)]
+    produce(hashed, in_flight)
+    _count(hashed, _records(hashed, in_flight))  # the worker was first; the sink had not read
+    with backend_for(hashed) as backend:
+        outcome = Erasure(hashed, backend, client).forget_user("alice")
+    assert outcome.job.counts_subtracted["events"] == 17
+    assert outcome.job.counts_subtracted["in_flight"] == 5
+    assert counts(client, hashed.redis.key_prefix) == recount(bob)
+    _sink(hashed, 5)  # the sink reaches them now, with the tombstone: dropped
+    assert _rows(hashed, hash_user_id("alice", KEY)) == 0
+    assert counts(client, hashed.redis.key_prefix) == recount(bob)
+
+
+def test_a_stored_event_the_worker_dropped_or_has_not_read_is_not_subtracted(
+    hashed: Settings, client: redis.Redis[bytes]
+) -> None:
+    """The other way round: the sink stored them with its old view; the worker drops some
+    with the new view (and counts later events of the same features, so its watermark passes
+    them) and has not read the others yet when the counts are subtracted."""
+    alice = [_event("alice", i) for i in range(12)]
+    bob = [_event("bob", i) for i in range(12)]
+    _store(hashed, alice + bob)
+    dropped = [_event("alice", 12 + i) for i in range(5)]
+    after = [_event("bob", 12 + i) for i in range(5)]
+    unread = [_event("alice", 40 + i) for i in range(5)]
+    produce(hashed, dropped + after)
+    produce(hashed, unread)
+    _sink(hashed, 15)
+    keys = RedisKeys(hashed.redis.key_prefix)
+    worker = RedisTombstones(client, keys, component="worker", max_stale_s=30)
+    worker.ack(0)  # a live worker: the erasure waits for it
+
+    def worker_batch(_: float) -> None:
+        """While the erasure waits: the worker's next batch, with the tombstone, then its ack."""
+        if worker.acked > 0:
+            return
+        view = worker.load()
+        _count(hashed, _records(hashed, dropped + after), view)
+        worker.ack(view.version)
+
+    with backend_for(hashed) as backend:
+        outcome = Erasure(hashed, backend, client, sleep=worker_batch).forget_user("alice")
+    worker.retire()
+    assert outcome.job.counts_subtracted["events"] == 12
+    assert outcome.job.counts_subtracted["not_counted"] == 10
+    assert counts(client, hashed.redis.key_prefix) == recount(bob + after)
+    _count(hashed, _records(hashed, unread), worker.load())  # read at last: dropped
+    assert counts(client, hashed.redis.key_prefix) == recount(bob + after)
+    assert _rows(hashed, hash_user_id("alice", KEY)) == 0
