@@ -6,35 +6,79 @@
 Module-level functions use the connection of `interaction_pipeline.configure` (by default the
 settings in the environment). User ids are hashed here first when USER_ID_HMAC_KEY is set, as
 producers hash them.
+
+A person is followed across login: with `user_id`, `list` and `count` also return the rows
+sent before login under the anonymous ids linked to the user (`identify`; read from Redis at
+each call, so a link made a moment ago counts). By default a Redis that does not answer
+leaves them out with a warning (an exclusion list should not fail); `linked=True` makes
+that an error (an access request must be complete), `linked=False` reads only the rows
+carrying the user id.
 """
 
 from __future__ import annotations
 
 import builtins
+import logging
 from datetime import datetime
 from uuid import UUID
 
+import redis
+
 from interaction_pipeline._context import current_backend, current_settings
+from schemas.errors import RedisUnavailableError
 from sinks import DeletionReport, InteractionFilter, InteractionQueries, StoredInteraction
 from sinks import delete_interaction as _delete_interaction
+from stream_processors.identity import IdentityLinks
+from stream_processors.keys import RedisKeys
 
 __all__ = ["StoredInteraction", "count", "delete", "get", "list"]
+
+log = logging.getLogger("interaction_pipeline.interactions")
 
 
 def _queries() -> InteractionQueries:
     return InteractionQueries(current_backend(), hasher=current_settings().privacy.hasher)
 
 
+def _linked(user_id: str | None, linked: bool | None) -> builtins.list[str]:
+    """The anonymous ids (as stored) linked to the user: required (`True`), when Redis
+    answers (`None`: a warning otherwise, the user's own rows are still read), or not."""
+    if user_id is None or linked is False:
+        return []
+    settings = current_settings()
+    client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis.url, socket_timeout=5)
+    try:
+        links = IdentityLinks(client, RedisKeys(settings.redis.key_prefix))
+        return links.anonymous_ids(settings.privacy.hasher(user_id))
+    except redis.RedisError as exc:
+        if linked is None:
+            log.warning("Redis does not answer (%s): rows of linked anonymous ids left out", exc)
+            return []
+        raise RedisUnavailableError(
+            f"Redis does not answer ({exc}): the user's linked anonymous ids are unknown; "
+            "pass linked=False to read only the rows carrying the user id"
+        ) from exc
+    finally:
+        client.close()
+
+
 def _filter(
     user_id: str | None,
     interaction_type: str | builtins.list[str] | None,
     days: int | None,
+    linked: bool | None,
     **others: object,
 ) -> InteractionFilter:
     """The query API's filter; a single type may be given as a plain string."""
     types = [interaction_type] if isinstance(interaction_type, str) else interaction_type
     return InteractionFilter.model_validate(
-        {"user_id": user_id, "interaction_type": types or [], "days": days, **others}
+        {
+            "user_id": user_id,
+            "anonymous_ids": _linked(user_id, linked),
+            "interaction_type": types or [],
+            "days": days,
+            **others,
+        }
     )
 
 
@@ -50,13 +94,17 @@ def list(  # the seed's name; builtins.list is spelled out in this module
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int | None = None,
+    linked: bool | None = None,
 ) -> builtins.list[StoredInteraction]:
     """Interactions matching every filter given, newest first: all of them, or the newest
-    `limit`. Each item has the seed's fields (`.feature_id`, `.interaction_type`, ...)."""
+    `limit`. Each item has the seed's fields (`.feature_id`, `.interaction_type`, ...).
+    With `user_id`, the rows of the user's linked anonymous ids too: `linked=None` when
+    Redis answers, `True` always (RedisUnavailableError otherwise), `False` never."""
     flt = _filter(
         user_id,
         interaction_type,
         days,
+        linked,
         feature_id=feature_id,
         session_id=session_id,
         retriever_id=retriever_id,
@@ -74,9 +122,12 @@ def count(
     *,
     feature_id: str | None = None,
     retriever_id: str | None = None,
+    linked: bool | None = None,
 ) -> int:
     """How many interactions match (the same filters as `list`)."""
-    flt = _filter(user_id, interaction_type, days, feature_id=feature_id, retriever_id=retriever_id)
+    flt = _filter(
+        user_id, interaction_type, days, linked, feature_id=feature_id, retriever_id=retriever_id
+    )
     return _queries().count(flt)
 
 

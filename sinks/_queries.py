@@ -33,6 +33,7 @@ from schemas.interaction_types import TYPE_NAME_PATTERN
 from schemas.privacy import NO_HASHING, UserIdHasher
 from sinks._backend import ClickHouseBackend
 from sinks.ddl import (
+    COL_ANONYMOUS_ID,
     COL_EVENT_ID,
     COL_FEATURE_ID,
     COL_INTERACTION_TYPE,
@@ -62,6 +63,11 @@ class InteractionFilter(BaseModel):
     feature_id: str | None = Field(None, description="Only this document.")
     user_id: str | None = Field(
         None, description="Only this user (hashed here when USER_ID_HMAC_KEY is set)."
+    )
+    anonymous_ids: list[str] = Field(
+        default_factory=list,
+        description="With user_id: also the rows of these anonymous ids, as stored (the "
+        "pre-login ids linked to the user by identify); alone: only their rows.",
     )
     session_id: str | None = Field(None, description="Only this session.")
     retriever_id: str | None = Field(None, description="Only this retriever.")
@@ -95,6 +101,8 @@ class StoredInteraction(BaseModel):
     position: int | None
     metadata: dict[str, Any]
     user_id: str | None
+    anonymous_id: str | None = None
+    """Set on rows sent before login (and no user_id), read with the user's linked ids."""
     session_id: str | None
     retriever_id: str | None
     query_id: str | None
@@ -150,9 +158,17 @@ class InteractionQueries:
         """SQL condition and parameters for a filter (also used by export)."""
         clauses: list[str] = []
         params: dict[str, Any] = {}
+        people: list[str] = []
+        if flt.user_id is not None:
+            people.append(f"{COL_USER_ID} = {{{COL_USER_ID}:String}}")
+            params[COL_USER_ID] = self.stored_user_id(flt.user_id)
+        if flt.anonymous_ids:
+            people.append(f"{COL_ANONYMOUS_ID} IN {{anonymous_ids:Array(String)}}")
+            params["anonymous_ids"] = list(flt.anonymous_ids)
+        if people:
+            clauses.append("(" + " OR ".join(people) + ")")
         equals = {
             COL_FEATURE_ID: flt.feature_id,
-            COL_USER_ID: self.stored_user_id(flt.user_id) if flt.user_id is not None else None,
             COL_SESSION_ID: flt.session_id,
             COL_RETRIEVER_ID: flt.retriever_id,
             COL_QUERY_ID: flt.query_id,

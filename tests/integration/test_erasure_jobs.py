@@ -17,6 +17,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+import interaction_pipeline
+from interaction_pipeline import interactions
 from interaction_pipeline.erasure import Erasure
 from producers import InteractionProducer
 from schemas.errors import SuppressedUserError
@@ -294,3 +296,33 @@ def test_a_stored_event_the_worker_dropped_or_has_not_read_is_not_subtracted(
     _count(hashed, _records(hashed, unread), worker.load())  # read at last: dropped
     assert counts(client, hashed.redis.key_prefix) == recount(bob + after)
     assert _rows(hashed, hash_user_id("alice", KEY)) == 0
+
+
+def test_interactions_list_follows_the_person_across_login(
+    hashed: Settings, client: redis.Redis[bytes]
+) -> None:
+    before_login = [_event(None, i, anonymous="device-9") for i in range(4)]
+    after_login = [_event("frank", i + 4) for i in range(3)]
+    stranger = [_event(None, i, anonymous="device-0") for i in range(2)]
+    produce(hashed, before_login + after_login + stranger)
+    _sink(hashed, 9)
+    frank = hash_user_id("frank", KEY)
+    interaction_pipeline.configure(hashed)
+    try:
+        assert interactions.count(user_id="frank") == 3  # not linked yet
+        IdentityLinks(client, RedisKeys(hashed.redis.key_prefix)).identify(
+            hash_user_id("device-9", KEY), frank
+        )
+        rows = interactions.list(user_id="frank")
+        assert sorted(r.event_id for r in rows) == sorted(
+            str(e.event_id) for e in before_login + after_login
+        )
+        assert {r.anonymous_id for r in rows if r.user_id is None} == {
+            hash_user_id("device-9", KEY)
+        }
+        assert interactions.count(user_id="frank", linked=False) == 3
+        assert interactions.count(user_id="frank", interaction_type="purchase") == len(
+            [e for e in before_login + after_login if "purchase" in e.interaction_type]
+        )
+    finally:
+        interaction_pipeline.configure(None)
