@@ -141,8 +141,8 @@ DUP_RANGE = DateRange.parse("2025-01-01..2025-01-31")
 
 
 @pytest.fixture(scope="module")
-def duplicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseBackend]:
-    backend = migrated_backend(chdb_settings(tmp_path_factory.mktemp("dups") / "chdb"))
+def duplicated(backend: ClickHouseBackend) -> ClickHouseBackend:
+    """The module's database (chDB opens one folder per process), with the rows above."""
     for table in (INTERACTIONS_TABLE, SEARCH_EVENTS_TABLE):
         backend.command(f"SYSTEM STOP MERGES {table}")
     t = at("2025-01-10 10:00")
@@ -157,8 +157,7 @@ def duplicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseB
     )
     for batch in ([s1, s2, s3, s4, c1, c2, c4], [s1, c1], [s3]):  # resends: own inserts
         insert_events(backend, batch)
-    yield backend
-    backend.close()
+    return backend
 
 
 def _ctr(rows: list[dict[str, Any]]) -> dict[int, tuple[int, int]]:
