@@ -30,7 +30,11 @@ PACKAGE_DATA = {
     "interaction_pipeline.analytics": ["sql/ctr_by_position.sql", "sql/training_pairs.sql"],
     "stream_processors": ["lua/apply.lua"],
     "schemas": ["jsonschema/interaction_event.v1.schema.json"],
-    "interaction_pipeline.console": ["templates/page.html", "static/console.js", "static/vendor/chart.umd.min.js"],
+    "interaction_pipeline.console": [
+        "templates/page.html",
+        "static/console.js",
+        "static/vendor/chart.umd.min.js",
+    ],
 }
 
 
