@@ -1,7 +1,7 @@
 """Sink throughput (Kafka -> chDB) against a bulk insert of the same rows; SELECT latency.
 
     python tests/bench/bench_sink.py [--events 600000] [--rows 10000000] [--repeat 3]
-                                     [--decode-workers N]
+                                     [--decode-workers N] [--tombstones 1000]
 
 Assumes the local stack is up (`make stack-up`); uses topics, a consumer group and a chDB
 folder of its own, and removes them afterwards.
@@ -20,6 +20,11 @@ folder of its own, and removes them afterwards.
    while inserting this one) then runs at its steady rate, as a running sink does; with 4
    batches the first decode and the last insert, which nothing overlaps, weigh a quarter
    (200,000 events measured 0.48-0.52 x where 600,000 measured 0.53-0.61 x).
+   `--tombstones N`: every round also runs the sink with N forgotten users' tombstones
+   (user ids no bench event carries, so every row is still stored: what is measured is the
+   check every batch pays), served from memory as the sink's cached view is;
+   `ratio_tombstones` is against the same round's baseline, `tombstone_cost` the sink's
+   rate with them over its rate without, per round.
 2. Latency of the seed's reads on `--rows` rows generated inside chDB (INSERT ... SELECT
    FROM numbers(), not via Kafka): `?feature_id=` (page of 50) and `?user_id=&limit=50`,
    through `InteractionQueries`, median and p95 over distinct ids. `--rows 0` skips it.
@@ -38,6 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from schemas.events import InteractionEvent  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
+from schemas.suppression import MIN_MS, Range, Tombstones, user_subject  # noqa: E402
 from schemas.topics import interaction_key  # noqa: E402
 from schemas.wire import decode_interaction, encode  # noqa: E402
 from sinks import (  # noqa: E402
@@ -119,14 +126,42 @@ def _count(backend: ClickHouseBackend) -> int:
     return int(backend.query(f"SELECT count() AS n FROM {INTERACTIONS_TABLE}")[0]["n"])
 
 
-def _run_sink(settings: Settings, backend: ClickHouseBackend, events: int) -> dict[str, float]:
+class StaticTombstones:
+    """A `TombstoneSource` holding `count` tombstones of users the bench never sends."""
+
+    def __init__(self, count: int) -> None:
+        until = int(time.time() * 1000)
+        self._view = Tombstones(
+            1, {user_subject(f"forgotten_{i}"): (Range(MIN_MS, until),) for i in range(count)}
+        )
+
+    def current(self) -> Tombstones:
+        return self._view
+
+    def load(self) -> Tombstones:
+        return self._view
+
+    def ack(self, version: int) -> None:
+        pass
+
+    def count_dropped(self, counts: Mapping[str, int]) -> None:
+        raise RuntimeError(f"the bench's events are not forgotten users': {dict(counts)}")
+
+    def retire(self) -> None:
+        pass
+
+
+def _run_sink(
+    settings: Settings, backend: ClickHouseBackend, events: int, tombstones: int = 0
+) -> dict[str, float]:
     """One sink run over the whole topic with a fresh consumer group into an empty table."""
     backend.command(f"TRUNCATE TABLE {INTERACTIONS_TABLE}")
     settings = settings.replace(
         **{"sink_group_id": f"{settings.sink.group_id}-{uuid.uuid4().hex[:6]}"}
     )
     first_read: list[float] = []
-    sink = ClickHouseSink(settings, backend, clock=time.monotonic)
+    source = StaticTombstones(tombstones) if tombstones else None
+    sink = ClickHouseSink(settings, backend, clock=time.monotonic, tombstones=source)
     started = time.perf_counter()
     original_add = sink._add  # observe the first message read (start-up excluded)
 
@@ -159,7 +194,9 @@ def _run_baseline(backend: ClickHouseBackend, rows: list[Any], *, fold: bool) ->
     return seconds
 
 
-def bench_throughput(settings: Settings, events: int, repeat: int) -> dict[str, Any]:
+def bench_throughput(
+    settings: Settings, events: int, repeat: int, tombstones: int = 0
+) -> dict[str, Any]:
     """Sink runs and baseline inserts alternate `repeat` times (the machine's load drifts);
     the figures are medians, the ratio is taken per round."""
     payloads = _payloads(events)
@@ -168,11 +205,14 @@ def bench_throughput(settings: Settings, events: int, repeat: int) -> dict[str, 
     sink_runs: list[dict[str, float]] = []
     baseline_s: list[float] = []
     fold_s: list[float] = []
+    tomb_runs: list[dict[str, float]] = []
     backend = open_backend(settings)
     try:
         migrate(backend)
         for _ in range(repeat):
             sink_runs.append(_run_sink(settings, backend, events))
+            if tombstones:
+                tomb_runs.append(_run_sink(settings, backend, events, tombstones))
             baseline_s.append(_run_baseline(backend, rows, fold=False))
             fold_s.append(_run_baseline(backend, rows, fold=True))
     finally:
@@ -180,7 +220,22 @@ def bench_throughput(settings: Settings, events: int, repeat: int) -> dict[str, 
     sink_rates = [events / run["seconds"] for run in sink_runs]
     ratios = [b / run["seconds"] for b, run in zip(baseline_s, sink_runs, strict=True)]
     fold_ratios = [f / run["seconds"] for f, run in zip(fold_s, sink_runs, strict=True)]
+    with_tombstones: dict[str, Any] = {}
+    if tombstones:
+        rates = [events / run["seconds"] for run in tomb_runs]
+        with_tombstones = {
+            "tombstones": tombstones,
+            "sink_tombstones_rows_per_s": statistics.median(rates),
+            "sink_tombstones_rows_per_s_runs": [round(r) for r in rates],
+            "ratio_tombstones": statistics.median(
+                b / run["seconds"] for b, run in zip(baseline_s, tomb_runs, strict=True)
+            ),
+            "tombstone_cost": statistics.median(
+                t / n for t, n in zip(rates, sink_rates, strict=True)
+            ),
+        }
     return {
+        **with_tombstones,
         "events": events,
         "repeat": repeat,
         "decode_workers": settings.sink.decode_workers,
@@ -275,6 +330,9 @@ def main() -> None:
         "--decode-workers", type=int, default=None, help="default: SINK_DECODE_WORKERS"
     )
     parser.add_argument("--repeat", type=int, default=3, help="sink/baseline rounds (medians)")
+    parser.add_argument(
+        "--tombstones", type=int, default=0, help="also run the sink with N users' tombstones"
+    )
     args = parser.parse_args()
     suffix = uuid.uuid4().hex[:10]
     folder = Path(tempfile.mkdtemp(prefix="bench-sink-"))
@@ -290,7 +348,7 @@ def main() -> None:
         | ({} if args.decode_workers is None else {"sink_decode_workers": args.decode_workers})
     )
     try:
-        throughput = bench_throughput(settings, args.events, args.repeat)
+        throughput = bench_throughput(settings, args.events, args.repeat, args.tombstones)
         print(
             f"sink Kafka->chDB : {throughput['sink_rows_per_s']:>10,.0f} rows/s "
             f"(median of {args.repeat}: {throughput['sink_rows_per_s_runs']}; "
@@ -311,6 +369,14 @@ def main() -> None:
             f"{throughput['baseline_fold_rows_per_s']:,.0f} rows/s; "
             f"ratio {throughput['ratio_to_fold']:.2f})"
         )
+        if args.tombstones:
+            print(
+                f"with {args.tombstones:,} tombstones: "
+                f"{throughput['sink_tombstones_rows_per_s']:>10,.0f} rows/s "
+                f"(per round: {throughput['sink_tombstones_rows_per_s_runs']}); ratio "
+                f"{throughput['ratio_tombstones']:.2f}; x{throughput['tombstone_cost']:.2f} "
+                "of the sink's rate without"
+            )
         latency: dict[str, float] = {}
         if args.rows > 0:
             latency = bench_queries(settings, args.rows)
