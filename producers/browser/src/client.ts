@@ -104,7 +104,8 @@ export class Client {
   private busy = false;
   private readonly inflight = new Set<string>();
   private readonly shown = new Map<string, string[]>();
-  private readonly acted = new Set<string>();
+  /** Recent views, clicks and results acted on (clicked or skipped), for collapsing repeats;
+   * kept in sessionStorage so a reloaded page remembers them. */
   private seen: Record<string, [number, string]> = {};
 
   constructor(
@@ -113,7 +114,7 @@ export class Client {
   ) {
     this.o = { batchSize: 20, flushMs: 1000, longViewMs: 4000, ...options };
     this.o.endpoint = options.endpoint.replace(/\/+$/, "");
-    env.on("w", "pagehide", (e) => this.drain(!e.persisted));
+    env.on("w", "pagehide", (e) => this.drain(!e.persisted, true));
     env.on("w", "pageshow", (e) => {
       if (e.persisted && this.q) {
         this.q.items = [];
@@ -126,7 +127,9 @@ export class Client {
       this.until = this.fails = 0;
       this.schedule(0);
     });
-    env.on("d", "visibilitychange", () => (env.hidden() ? this.drain(false) : this.returned()));
+    env.on("d", "visibilitychange", () =>
+      env.hidden() ? this.drain(false, false) : this.returned(),
+    );
     this.consent(options.consent ?? "granted");
   }
 
@@ -204,7 +207,10 @@ export class Client {
     };
     const key = digest(JSON.stringify(body));
     const hit = this.dup(key, SEARCH_COLLAPSE_MS);
-    if (hit) return hit;
+    if (hit) {
+      this.shown.set(hit, s.results); // a reloaded page: clicks on it still know the list
+      return hit;
+    }
     const queryId = (body.query_id ??= uuid(this.env.crypto)) as string;
     // Not expressible in the JSON Schema: schemas/events.py SearchEvent._hits_cover_results.
     const extra =
@@ -225,12 +231,13 @@ export class Client {
     const results = q ? this.shown.get(q) : undefined;
     if (this.o.skipAbove && results && p !== undefined) {
       for (let i = 0; i < Math.min(p, results.length); i++) {
-        if (!this.acted.has(`${q} ${results[i]}`) && results[i] !== f)
+        const acted = `a${q} ${results[i]}`;
+        if (!this.dup(acted, SEARCH_COLLAPSE_MS) && results[i] !== f)
           this.track("skip", { featureId: results[i], position: i, queryId: q });
-        this.acted.add(`${q} ${results[i]}`);
+        this.mark(acted, "1");
       }
     }
-    this.acted.add(`${q} ${f}`);
+    this.mark(`a${q} ${f}`, "1");
     const pending: Pending = { f, p, q, t: this.env.now(), u: this.env.href() };
     this.env.ss?.setItem(CLICK, JSON.stringify(pending));
     return id;
@@ -403,11 +410,14 @@ export class Client {
     }
   }
 
-  /** The page is hidden or going away: beacon what is queued, unless backing off. */
-  private drain(closing: boolean): void {
+  /** The page is hidden or going away: beacon what is queued, unless backing off. On
+   * `pagehide` a batch already in flight is the browser's too (keepalive outlives the page):
+   * kept, the next page would send it again. */
+  private drain(closing: boolean, leaving: boolean): void {
     const q = this.q;
     if (!q) return;
     if (!this.fails && this.env.online()) {
+      if (leaving) q.remove(this.inflight);
       for (const k of ["s", "i"] as Kind[]) {
         let chunk: Item[] = [];
         let chars = 0;

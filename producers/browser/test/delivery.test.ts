@@ -200,3 +200,26 @@ test("another live tab's queue is left alone; a silent one is adopted", async ()
   await later.advance(0);
   assert.deepEqual(later.sent().map((e) => e.event_id), [id]);
 });
+
+test("a batch in flight when the page goes away is not sent again by the next page", async () => {
+  const page = new FakePage();
+  const client = new Client(OPTIONS, page);
+  let answer: (a: { status: number; retryAfter: number; body: null }) => void = () => {};
+  page.post = async (url, body) => {
+    page.posts.push({ url, events: JSON.parse(body) });
+    return new Promise((resolve) => (answer = resolve)); // answered after the page is gone
+  };
+  const inFlight = client.track("share", { featureId: "d0" });
+  await page.advance(1000);
+  const queued = client.track("share", { featureId: "d1" });
+  page.isHidden = true;
+  page.fire("d", "visibilitychange");
+  page.fire("w", "pagehide");
+  assert.deepEqual(page.beacons.flatMap((b) => b.events.map((e) => e.event_id)), [queued]);
+  const next = page.navigate("https://shop.example/other");
+  new Client(OPTIONS, next);
+  await next.advance(5000);
+  assert.deepEqual(next.posts, [], "nothing left over: in flight by keepalive, the rest by beacon");
+  answer({ status: 200, retryAfter: 0, body: null });
+  assert.equal(page.posts[0].events[0].event_id, inFlight);
+});
