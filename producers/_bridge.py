@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from producers._delivery import BulkResult, DeliveryFailure
 from producers._producer import InteractionProducer
 from schemas.events import Event, InteractionEvent
+from schemas.fast_validation import validate_event
 from schemas.settings import Settings
 from schemas.suppression import TombstoneSource
 from schemas.validation import describe
@@ -174,7 +175,7 @@ class ProducerBridge:
         valid: list[Event] = []
         for index, raw in enumerate(job.raw):
             try:
-                event = job.kind.model_validate(raw, context=self._context)
+                event = validate_event(job.kind, raw, self._context)
             except ValidationError as exc:
                 outcome.invalid[index] = describe(exc)
                 continue

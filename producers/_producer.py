@@ -24,6 +24,7 @@ from producers._config import producer_config
 from producers._delivery import BulkResult, DeliveryError, DeliveryFailure
 from schemas.errors import DeliveryTimeoutError, ProducerQueueFullError, SuppressedUserError
 from schemas.events import Event, InteractionEvent, SearchEvent
+from schemas.fast_validation import validate_event
 from schemas.privacy import hash_user_id
 from schemas.settings import Settings
 from schemas.suppression import ANONYMOUS_PREFIX, TombstoneSource
@@ -35,6 +36,15 @@ EventInput = InteractionEvent | SearchEvent | Mapping[str, Any]
 DeliveryCallback = Callable[[Event, DeliveryFailure | None], None]
 
 _QUEUE_FULL_WAIT_S = 0.05
+_HEADERS_I: list[tuple[str, str | bytes | None]] = [
+    (HEADER_SCHEMA_VERSION, b"1"),
+    (HEADER_EVENT_KIND, b"interaction"),
+]
+_HEADERS_S: list[tuple[str, str | bytes | None]] = [
+    (HEADER_SCHEMA_VERSION, b"1"),
+    (HEADER_EVENT_KIND, b"search"),
+]
+"""Built once: librdkafka copies headers on produce, so one list serves every message."""
 _QUEUE_FULL_MAX_WAIT_S = 30.0
 
 
@@ -68,12 +78,13 @@ class InteractionProducer:
         self._producer = Producer(producer_config(settings, config))
         self._lock = threading.Lock()
         self._failures: list[DeliveryFailure] = []
+        self._failure_report = _FailureReport(self._lock, self._failures)
         self._validation_context = {"max_future_skew_s": settings.events.max_future_skew_s}
 
     # -- validation ------------------------------------------------------------------------
     def _prepare(self, model: type[Event], event: EventInput) -> Event:
         if isinstance(event, Mapping):
-            event = model.model_validate(event, context=self._validation_context)
+            event = validate_event(model, event, self._validation_context)
         elif not isinstance(event, model):
             raise TypeError(f"expected {model.__name__} or a mapping, got {type(event).__name__}")
         if self._hmac_key and (event.user_id is not None or event.anonymous_id is not None):
@@ -166,15 +177,16 @@ class InteractionProducer:
         index: int | None,
     ) -> None:
         if isinstance(event, InteractionEvent):
-            topic, key, kind = self._topics.interactions, interaction_key(event), b"interaction"
+            topic, key, headers = self._topics.interactions, interaction_key(event), _HEADERS_I
         else:
-            topic, key, kind = self._topics.searches, search_key(event), b"search"
-        callback = report or partial(self._report, event)
+            topic, key, headers = self._topics.searches, search_key(event), _HEADERS_S
+        if report is not None:
+            callback = report
+        elif self._on_delivery is None:
+            callback = self._failure_report
+        else:
+            callback = partial(self._report, event)
         value = encode(event)
-        headers: list[tuple[str, str | bytes | None]] = [
-            (HEADER_SCHEMA_VERSION, b"1"),
-            (HEADER_EVENT_KIND, kind),
-        ]
         deadline = time.monotonic() + _QUEUE_FULL_MAX_WAIT_S
         while True:
             try:
@@ -235,7 +247,8 @@ class InteractionProducer:
         if remaining:
             raise DeliveryTimeoutError(f"{remaining} event(s) still queued after {timeout:.1f} s")
         with self._lock:
-            failures, self._failures = self._failures, []
+            failures = self._failures[:]
+            self._failures.clear()
         if failures:
             raise DeliveryError(failures)
 
@@ -251,7 +264,8 @@ class InteractionProducer:
             self._producer.purge()
             self._producer.flush(1.0)
             with self._lock:
-                failures, self._failures = self._failures, []
+                failures = self._failures[:]
+                self._failures.clear()
             if failures:
                 raise DeliveryError(failures) from None
             raise
@@ -274,6 +288,29 @@ class InteractionProducer:
         else:
             self._producer.flush(5.0)
             self._producer.purge()
+
+
+class _FailureReport:
+    """`send()`'s delivery report when nobody asked for the event back: only a failure is
+    kept, its event_id read from the message.
+
+    One shared callable instead of `partial(self._report, event)` per message: holding each
+    event until Kafka acknowledges it kept ~6 objects per in-flight event alive, and the
+    cyclic garbage collector then ran every few hundred sends over an ever larger young
+    heap, a third of `send()`'s time. It holds the list, not the producer, so no cycle.
+    """
+
+    __slots__ = ("_failures", "_lock")
+
+    def __init__(self, lock: threading.Lock, failures: list[DeliveryFailure]) -> None:
+        self._lock = lock
+        self._failures = failures
+
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            failure = DeliveryFailure(_event_id_of(msg), err.str())
+            with self._lock:
+                self._failures.append(failure)
 
 
 class _Countdown:
