@@ -76,6 +76,24 @@ class RedisSettings(Section):
     key_prefix: str = Field(
         "ip", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="Prefix of every Redis key."
     )
+    cluster: bool = Field(
+        False,
+        description="REDIS_URL names one node of a Redis Cluster: clients discover the others "
+        "and route each key to its slot's master (database 0 only).",
+    )
+    wait_replicas: int = Field(
+        0,
+        ge=0,
+        description="The worker waits (WAIT) until this many replicas of each Redis master "
+        "hold a batch's writes before its Kafka offsets are committed, so a failover loses no "
+        "counted event; 1 on a Redis Cluster with a replica per master, 0 without replicas.",
+    )
+    wait_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="How long one WAIT blocks; the batch is retried (not committed) until the "
+        "replicas confirm.",
+    )
 
     @property
     def host_port(self) -> tuple[str, int]:

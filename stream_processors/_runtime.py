@@ -35,11 +35,18 @@ from stream_processors._metrics import WorkerMetrics
 from stream_processors._plan import KafkaRecord, Planner, Rejected
 from stream_processors._store import PopularityStore
 from stream_processors._windows import Clock, now_ms
+from stream_processors.connection import CLUSTER_TRANSIENT
 
 log = logging.getLogger("stream_processors.popularity")
 
 COMPONENT: Final = b"popularity-worker"
-_TRANSIENT: Final = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
+_TRANSIENT: Final = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    OSError,
+    *CLUSTER_TRANSIENT,
+)
 _MAX_HEADER_REASON: Final = 1_000
 
 DeadLetterSend = Callable[[bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[Any]]

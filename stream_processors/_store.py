@@ -36,6 +36,7 @@ from stream_processors._plan import Plan
 from stream_processors._scripts import EXPIRY_SLACK_MS, Script, scripts
 from stream_processors._trending import REMOVE, TrendingLayout
 from stream_processors._windows import HOURS_PER_DAY, Clock, check_windows, now_ms
+from stream_processors.connection import ReplicasBehindError, is_cluster
 from stream_processors.keys import FIELD_SEP, HOUR_MS, RedisKeys, offset_field
 
 _PUBLISHED_CACHE_MAX: Final = 50_000
@@ -121,6 +122,8 @@ class PopularityStore:
         self._forget = False
         self._layout = TrendingLayout(self._keys, self._registry, self._windows)
         self._due_keys: dict[tuple[str, int], str] = {}
+        self._wait_replicas = settings.redis.wait_replicas
+        self._wait_ms = int(settings.redis.wait_timeout_s * 1000)
 
     async def load_scripts(self) -> None:
         for script in self._scripts.all:
@@ -224,15 +227,37 @@ class PopularityStore:
             pipe = self._redis.pipeline(transaction=False)
             for script, keys, args in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
+            self._queue_waits(pipe)
             replies = await self._timed(pipe.execute(raise_on_error=False))
             errors = [r for r in replies if isinstance(r, Exception)]
             if not errors:
-                return list(replies)
+                self._check_replicas(replies[len(calls) :])
+                return list(replies[: len(calls)])
             if attempt == 1 and all(isinstance(e, NoScriptError) for e in errors):
                 await self.load_scripts()
                 continue
             raise errors[0]
         raise ResponseError("unreachable")  # pragma: no cover
+
+    def _queue_waits(self, pipe: Any) -> int:
+        """One WAIT per master after the writes, on the pipeline's connection to it (WAIT
+        covers that connection's writes), so a batch is acked only once a replica holds it
+        and a failover cannot lose it (REDIS_WAIT_REPLICAS; 0: no WAIT)."""
+        if not self._wait_replicas:
+            return 0
+        client: Any = self._redis
+        nodes: list[Any] = client.get_primaries() if is_cluster(client) else [None]
+        for node in nodes:
+            target = {} if node is None else {"target_nodes": node}
+            pipe.execute_command("WAIT", self._wait_replicas, self._wait_ms, **target)
+        return len(nodes)
+
+    def _check_replicas(self, acked: list[Any]) -> None:
+        if any(int(n) < self._wait_replicas for n in acked):
+            raise ReplicasBehindError(
+                f"WAIT: replicas acknowledged {list(map(int, acked))} per master, "
+                f"{self._wait_replicas} wanted; retrying the batch"
+            )
 
     # -- trending and due index ------------------------------------------------------------
     def _due_key(self, topic: str, partition: int) -> str:

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import faust
-import redis
-import redis.asyncio as aioredis
 
 from schemas.settings import Settings
 from stream_processors import agents
@@ -22,6 +20,7 @@ from stream_processors._plan import Planner
 from stream_processors._runtime import PopularityRuntime
 from stream_processors._store import PopularityStore
 from stream_processors._windows import Clock, system_clock
+from stream_processors.connection import async_redis_client, redis_client
 from stream_processors.keys import RedisKeys
 from stream_processors.suppression import RedisTombstones
 
@@ -78,11 +77,11 @@ def create_app(
 
     # No per-reply socket timeout: its timer costs per command; the store bounds each round
     # trip instead (REDIS_TIMEOUT_S).
-    client = aioredis.Redis.from_url(settings.redis.url, socket_timeout=None)
+    client = async_redis_client(settings, socket_timeout=None)
     store = PopularityStore(client, settings, clock=clock)
     # Tombstones are read with a plain client off the event loop, once per refresh interval.
     tombstones = RedisTombstones(
-        redis.Redis.from_url(settings.redis.url, socket_timeout=10.0),
+        redis_client(settings, socket_timeout=10.0),
         RedisKeys(settings.redis.key_prefix),
         component="worker",
         refresh_s=settings.erasure.refresh_s,

@@ -22,6 +22,7 @@ from stream_processors._metrics import WorkerMetrics
 from stream_processors._scripts import scripts
 from stream_processors._windows import check_windows
 from stream_processors.app import create_app
+from stream_processors.connection import redis_client
 
 log = logging.getLogger("stream_processors.popularity")
 
@@ -32,7 +33,7 @@ def preflight(settings: Settings, timeout_s: float = 10.0) -> None:
         check_windows(settings.popularity.windows_days, settings.popularity.max_window_days)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
-    client = redis.Redis.from_url(settings.redis.url, socket_timeout=timeout_s)
+    client = redis_client(settings, socket_timeout=timeout_s)
     try:
         client.ping()
         for script in scripts().all:

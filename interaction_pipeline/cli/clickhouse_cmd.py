@@ -54,6 +54,7 @@ from sinks.ddl import (
     SEARCH_EVENTS_TABLE,
     cluster_ddl,
 )
+from stream_processors.connection import redis_client
 from stream_processors.identity import IdentityLinks
 from stream_processors.keys import RedisKeys
 from stream_processors.suppression import RedisTombstones
@@ -89,7 +90,7 @@ def _backend(settings: Settings, *, check_schema: bool = True) -> Iterator[Click
 def consumer_tombstones(settings: Settings, component: str) -> RedisTombstones:
     """The cached tombstone view a consumer filters with (it pauses once it is too old)."""
     return RedisTombstones(
-        redis.Redis.from_url(settings.redis.url, socket_timeout=5, socket_connect_timeout=5),
+        redis_client(settings, socket_timeout=5, socket_connect_timeout=5),
         RedisKeys(settings.redis.key_prefix),
         component=component,
         refresh_s=settings.erasure.refresh_s,
@@ -442,7 +443,7 @@ UntilOption = Annotated[
 
 
 def _redis_or_exit(settings: Settings) -> redis.Redis[bytes]:
-    client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis.url, socket_timeout=5)
+    client: redis.Redis[bytes] = redis_client(settings, socket_timeout=5)
     try:
         client.ping()
     except redis.RedisError as exc:

@@ -15,6 +15,7 @@ from schemas.errors import RedisUnavailableError, StartupError
 from schemas.interaction_types import TypeRegistry
 from schemas.settings import Settings
 from stream_processors import PopularityReader
+from stream_processors.connection import redis_client
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 @contextmanager
 def _reader(settings: Settings) -> Iterator[PopularityReader]:
-    client = redis.Redis.from_url(settings.redis.url, socket_timeout=5, decode_responses=True)
+    client = redis_client(settings, socket_timeout=5, decode_responses=True)
     try:
         yield PopularityReader(client, settings)
     finally:

@@ -16,7 +16,6 @@ import logging
 from pathlib import Path
 from typing import Final
 
-import redis
 from fastapi import FastAPI
 
 from interaction_pipeline.console import RejectLog, console_router
@@ -30,7 +29,7 @@ from interaction_pipeline.http.routes.users import users_router
 from producers import ProducerBridge
 from schemas.settings import Settings
 from sinks import migrate, open_backend
-from stream_processors import PopularityReader
+from stream_processors import PopularityReader, connection
 from stream_processors.identity import IdentityLinks
 from stream_processors.keys import RedisKeys
 from stream_processors.suppression import RedisTombstones
@@ -43,8 +42,8 @@ READINESS_LOCK_WAIT_S: Final = 2.0
 
 
 def build_app(settings: Settings, *, bridge: ProducerBridge | None = None) -> FastAPI:
-    redis_client = redis.Redis.from_url(
-        settings.redis.url,
+    redis_client = connection.redis_client(
+        settings,
         socket_timeout=REDIS_TIMEOUT_S,
         socket_connect_timeout=REDIS_TIMEOUT_S,
         decode_responses=True,
