@@ -1,10 +1,12 @@
 """The event contract's happy path, checked by hand: `InteractionEvent` without pydantic.
 
-Every stage (the SDK's `send`, the HTTP collector, the worker, the sink) validates each event,
-and pydantic's validation was the largest per-event cost in each (6-7 us of Python validator
-calls, a UUID and a datetime built through the Rust/Python boundary). Nearly every event is
-well-formed and plainly typed, so this module checks those events directly and builds the
-model the way `model_construct` does, in ~1.5 us.
+The SDK's `send` and the HTTP collector validate every event a client gives them as a dict,
+and pydantic's validation was the largest per-event cost there (its Python validators, a UUID
+and a datetime built through the Rust/Python boundary). Nearly every event is well-formed and
+plainly typed, so this module checks those events directly and builds the model the way
+`model_construct` does: ~27 % less time per event than `model_validate` (4.6 vs 6.2 us,
+interleaved on a loaded 2-core machine). Bytes (the worker, the sink) stay with
+`model_validate_json`, which reads JSON in Rust: orjson plus these checks measured slower.
 
 The rule that keeps it honest: the fast path only ever *accepts*. Whatever it is not sure of
 (a lax coercion such as `"3"` for a position, a tuple for a list, a str subclass, an offset
@@ -25,7 +27,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
 
-import orjson
 from pydantic import ValidationError
 
 from schemas.events import Event, InteractionEvent, future_limit
@@ -135,7 +136,7 @@ def _timestamp(value: Any, context: Mapping[str, Any] | None) -> datetime | None
     return parsed
 
 
-def _metadata(value: Any, copy: bool) -> dict[str, Any] | None:
+def _metadata(value: Any) -> dict[str, Any] | None:
     if type(value) is not dict:
         return None
     for key in value:
@@ -145,17 +146,14 @@ def _metadata(value: Any, copy: bool) -> dict[str, Any] | None:
         _METADATA_RULES(value)
     except (ValueError, TypeError):
         return None
-    return dict(value) if copy else value
+    return dict(value)  # pydantic hands back a copy too
 
 
 def fast_interaction(
-    data: Any, context: Mapping[str, Any] | None = None, *, owned: bool = False
+    data: Any, context: Mapping[str, Any] | None = None
 ) -> InteractionEvent | None:
     """`InteractionEvent.model_validate(data, context=context)` for plainly typed, valid
     input; None when the model must decide (and write the error message).
-
-    `owned=True` says `data` is ours to keep (fresh from a JSON parser), so its metadata
-    dict is used as is instead of copied as pydantic copies it.
     """
     if type(data) is not dict:
         return None
@@ -199,7 +197,7 @@ def fast_interaction(
     if raw_metadata is None and "metadata" not in data:
         metadata: dict[str, Any] | None = {}
     else:
-        metadata = _metadata(raw_metadata, not owned)
+        metadata = _metadata(raw_metadata)
     if metadata is None:
         return None
     event = _object_new(InteractionEvent)
@@ -227,33 +225,6 @@ def fast_interaction(
     return event
 
 
-def fast_interaction_json(
-    payload: bytes | str, context: Mapping[str, Any] | None = None
-) -> InteractionEvent | None:
-    """`InteractionEvent.model_validate_json` for plainly typed, valid JSON; else None."""
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if type(data) is dict and not _float_free(data.get("metadata")):
-        return None
-    return fast_interaction(data, context, owned=True)
-
-
-def _float_free(value: Any) -> bool:
-    """No float anywhere in `value`. orjson reads an integer beyond 64 bits as a float where
-    pydantic-core keeps the int (which the metadata rule then refuses), so a float read by
-    orjson may not be what the model reads: metadata with floats goes to the model."""
-    kind = type(value)
-    if kind is float:
-        return False
-    if kind is dict:
-        return all(_float_free(item) for item in value.values())
-    if kind is list:
-        return all(_float_free(item) for item in value)
-    return True
-
-
 def validate_event(model: type[Event], data: Any, context: dict[str, Any] | None = None) -> Event:
     """`model.model_validate(data, context=context)`, through the fast path when it can.
 
@@ -267,4 +238,4 @@ def validate_event(model: type[Event], data: Any, context: dict[str, Any] | None
     return model.model_validate(data, context=context)
 
 
-__all__ = ["ValidationError", "fast_interaction", "fast_interaction_json", "validate_event"]
+__all__ = ["ValidationError", "fast_interaction", "validate_event"]

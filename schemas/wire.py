@@ -14,7 +14,6 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.errors import DecodeError
 from schemas.events import SCHEMA_VERSION, InteractionEvent, SearchEvent
-from schemas.fast_validation import fast_interaction_json
 from schemas.validation import describe
 
 CONTENT_TYPE: Final = "application/json"
@@ -117,11 +116,10 @@ def _not_an_object(payload: bytes | str) -> str:
 def decode_interaction(
     payload: bytes | str, context: dict[str, Any] | None = None
 ) -> InteractionEvent:
-    """`decode(InteractionEvent, ...)`, through the hand-checked fast path when it accepts
-    (schemas.fast_validation); a rejection is always the model's, with its reason."""
-    event = fast_interaction_json(payload, context)
-    if event is not None:
-        return event
+    """Bytes go through the model (pydantic-core reads the JSON itself). Not through
+    `schemas.fast_validation`: orjson plus the hand checks measured ~10 % slower than
+    pydantic-core's own JSON path (7.5 vs 6.8 us per event, interleaved on one machine),
+    where from a dict the hand checks are ~27 % faster than the model."""
     return decode(InteractionEvent, payload, context)
 
 

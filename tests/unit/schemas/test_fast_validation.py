@@ -3,12 +3,13 @@ contract builds it; everything else gets the contract's own error message.
 
 Property-based (hypothesis): inputs mix well-formed values with the edges of every rule and
 with the lax coercions pydantic performs (which the fast path must leave to the model). The
-properties, for dicts (the SDK, the collector) and JSON bytes (the worker, the sink):
+properties, for dicts as the SDK and the collector get them:
 
 * fast path accepts => the model accepts, and the two events are equal field by field, with
   the same value types, time zone object, `model_fields_set` and wire bytes;
-* `validate_event` / `decode_interaction` accept exactly what the model accepts, and reject
-  with the same message (`describe`) or reason;
+* `validate_event` accepts exactly what the model accepts, and rejects with the same message
+  (`describe`);
+* `encode` (from the fields) writes the bytes `model_dump()` + orjson wrote;
 * the fast path does take the common shapes (it is not a path that always declines).
 """
 
@@ -25,12 +26,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas.errors import DecodeError
 from schemas.events import InteractionEvent, SearchEvent
-from schemas.fast_validation import fast_interaction, fast_interaction_json, validate_event
+from schemas.fast_validation import fast_interaction, validate_event
 from schemas.ids import new_event_id
 from schemas.validation import describe
-from schemas.wire import decode, decode_interaction, encode
+from schemas.wire import encode
 
 pytestmark = pytest.mark.unit
 
@@ -292,84 +292,6 @@ def test_validate_event_accepts_exactly_and_rejects_with_the_models_message(
         assert_same_event(ours, model, data)
 
 
-def _json_ready(data: dict[Any, Any]) -> dict[Any, Any]:
-    """JSON has no UUID or datetime: those become their text, as a client would write them."""
-    ready: dict[Any, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, UUID):
-            value = str(value)
-        elif isinstance(value, datetime):
-            value = value.isoformat()
-        ready[key] = value
-    return ready
-
-
-@PROPERTY
-@given(interaction_inputs(), contexts, st.booleans())
-def test_json_fast_path_and_decode_agree_with_model_validate_json(
-    data: dict[Any, Any], context: Any, as_text: bool
-) -> None:
-    try:
-        payload: bytes | str = orjson.dumps(_json_ready(data), option=orjson.OPT_NON_STR_KEYS)
-    except (TypeError, orjson.JSONEncodeError):
-        assume(False)
-        return
-    if as_text:
-        payload = payload.decode()
-    fast = fast_interaction_json(payload, context)
-    try:
-        model: InteractionEvent | None = InteractionEvent.model_validate_json(
-            payload, context=context
-        )
-    except ValidationError:
-        model = None
-    if fast is not None:
-        assert model is not None, "fast path accepted JSON the model rejects"
-        assert_same_event(fast, model, orjson.loads(payload))
-    # decode_interaction (fast path first) against the model-only decode: same event or
-    # the same reason.
-    try:
-        ours: InteractionEvent | str = decode_interaction(payload, context)
-    except DecodeError as exc:
-        ours = exc.reason
-    try:
-        reference: InteractionEvent | str = decode(InteractionEvent, payload, context)
-    except DecodeError as exc:
-        reference = exc.reason
-    if isinstance(reference, str):
-        assert ours == reference
-    else:
-        assert isinstance(ours, InteractionEvent)
-        assert_same_event(ours, reference, orjson.loads(payload))
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        b'{"feature_id":"a","interaction_type":"click","position":-1,"position":2}',
-        b'{"feature_id":"a","interaction_type":"click","position":2,"position":-1}',
-        b'{"feature_id":"a","interaction_type":"click","metadata":{"x":1e400}}',
-        b'{"feature_id":"a","interaction_type":"click","metadata":{"x":123456789012345678901234567890}}',
-        b'{"feature_id":"a\\ud800","interaction_type":"click"}',
-        b'\xef\xbb\xbf{"feature_id":"a","interaction_type":"click"}',
-        b'{"feature_id":"a","interaction_type":"click"} ',
-        b'{"feature_id":"a","interaction_type":"click"}x',
-        b'{"feature_id":"a","interaction_type":"click","metadata":{"duration_ms":NaN}}',
-        b"[]",
-        b"",
-    ],
-)
-def test_json_edges_decode_as_the_model_does(payload: bytes) -> None:
-    fast = fast_interaction_json(payload)
-    try:
-        model: InteractionEvent | None = InteractionEvent.model_validate_json(payload)
-    except ValidationError:
-        model = None
-    if fast is not None:
-        assert model is not None
-        assert_same_event(fast, model, orjson.loads(payload))
-
-
 @PROPERTY
 @given(st.dictionaries(st.text(max_size=6), json_values | st.tuples(st.integers()), max_size=4))
 def test_encode_writes_what_model_dump_writes(metadata: dict[str, Any]) -> None:
@@ -396,10 +318,10 @@ def test_seed_shaped_events_take_the_fast_path() -> None:
     assert event is not None
     assert event.interaction_type == ["click", "long_view"]
     assert event.metadata == seed["metadata"] and event.metadata is not seed["metadata"]
-    wire = encode(event)
-    decoded = fast_interaction_json(wire)
+    wire = orjson.loads(encode(event))
+    decoded = fast_interaction(wire)
     assert decoded is not None and decoded == event
-    assert decoded.model_fields_set == set(orjson.loads(wire))
+    assert decoded.model_fields_set == set(wire)
 
 
 def test_what_the_wire_writes_takes_the_fast_path() -> None:
@@ -409,7 +331,7 @@ def test_what_the_wire_writes_takes_the_fast_path() -> None:
             interaction_type="click",
             timestamp=FIXED_NOW.replace(microsecond=microsecond),
         )
-        assert fast_interaction_json(encode(event)) == event
+        assert fast_interaction(orjson.loads(encode(event))) == event
 
 
 def test_new_event_ids_are_random_version_4_uuids() -> None:
