@@ -36,6 +36,10 @@ EventInput = InteractionEvent | SearchEvent | Mapping[str, Any]
 DeliveryCallback = Callable[[Event, DeliveryFailure | None], None]
 
 _QUEUE_FULL_WAIT_S = 0.05
+_POLL_EVERY = 16
+"""Serve delivery reports every 16 sends rather than after each: a poll costs about as much
+as a produce, and the reports are the same, served in small groups (flush and poll serve the
+rest)."""
 _HEADERS_I: list[tuple[str, str | bytes | None]] = [
     (HEADER_SCHEMA_VERSION, b"1"),
     (HEADER_EVENT_KIND, b"interaction"),
@@ -79,11 +83,12 @@ class InteractionProducer:
         self._lock = threading.Lock()
         self._failures: list[DeliveryFailure] = []
         self._failure_report = _FailureReport(self._lock, self._failures)
+        self._sends_since_poll = 0
         self._validation_context = {"max_future_skew_s": settings.events.max_future_skew_s}
 
     # -- validation ------------------------------------------------------------------------
     def _prepare(self, model: type[Event], event: EventInput) -> Event:
-        if isinstance(event, Mapping):
+        if type(event) is dict or isinstance(event, Mapping):  # the ABC check costs 0.3 us
             event = validate_event(model, event, self._validation_context)
         elif not isinstance(event, model):
             raise TypeError(f"expected {model.__name__} or a mapping, got {type(event).__name__}")
@@ -202,7 +207,10 @@ class InteractionProducer:
                         "Kafka is not acknowledging events (is it up?)"
                     ) from None
                 self._producer.poll(_QUEUE_FULL_WAIT_S)
-        self._producer.poll(0)
+        self._sends_since_poll += 1
+        if self._sends_since_poll >= _POLL_EVERY:
+            self._sends_since_poll = 0
+            self._producer.poll(0)
 
     # -- delivery reports ------------------------------------------------------------------
     def _report(self, event: Event, err: KafkaError | None, _msg: Message) -> None:
