@@ -4,7 +4,9 @@ write-only key, text/plain bodies), Kafka, and `interactions sink` into chDB.
 One visit, as a visitor makes it: a search (reported twice, by two widgets), a click on the
 third result, back to the results, a click on the fourth result read long enough on its page,
 back again, identify at login, a share, the tab closed (everything so far leaves by
-`navigator.sendBeacon` on page exits: the SDK's batch timer is set far out). Then an offline
+`navigator.sendBeacon` on page exits: the SDK's batch timer is set far out; the test waits for
+the closed tab's beacon to be stored before it stops the collector, since a beacon has no
+answer and one still in flight when the collector stops is lost by design). Then an offline
 spell: the collector is stopped, a second tab searches and buys, its POSTs fail and back off
 while its queue waits in localStorage, the collector comes back, and the retries deliver.
 
@@ -164,6 +166,12 @@ def test_a_visit_lands_in_clickhouse_exactly_once(
         anonymous_id = page.evaluate("() => localStorage.getItem('ip:aid')")
         page.close(run_before_unload=True)
 
+        def beaconed() -> bool:  # stopping the collector now would race the beacon's flight
+            ids = _rows(settings, INTERACTIONS_TABLE, "toString(event_id) AS event_id")
+            return share_id in {r["event_id"] for r in ids}
+
+        wait_until(beaconed, "the closed tab's beacon", PIPELINE_TIMEOUT_S, children=children)
+
         # -- an offline spell: the collector stopped, then restarted ------------------------
         children.stop(serve)
         offline = context.new_page()
@@ -211,8 +219,7 @@ def test_a_visit_lands_in_clickhouse_exactly_once(
     assert all(list(s["results"]) == RESULTS and s["total_hits"] == 40 for s in searches)
 
     seen = sorted(
-        (r["query_id"], r["feature_id"], r["position"], list(r["interaction_type"]))
-        for r in rows
+        (r["query_id"], r["feature_id"], r["position"], list(r["interaction_type"])) for r in rows
     )
     assert seen == sorted(
         [
