@@ -31,7 +31,7 @@ def cluster_layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster
         cluster.up(Settings(), layout)
         yield layout
     finally:
-        cluster.down(layout, purge=True)
+        cluster.down(layout, purge=True, kill=True)  # its data goes anyway
 
 
 @pytest.fixture
