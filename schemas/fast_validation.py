@@ -158,7 +158,8 @@ def fast_interaction(
     if type(data) is not dict:
         return None
     get = data.get
-    if not _FIELDS.issuperset(data):
+    fields_set = set(data)
+    if not fields_set <= _FIELDS:
         return None
     feature_id = get("feature_id")
     if not _identifier(feature_id):
@@ -219,7 +220,7 @@ def fast_interaction(
             "query_id": query_id,
         },
     )
-    _object_setattr(event, "__pydantic_fields_set__", set(data))
+    _object_setattr(event, "__pydantic_fields_set__", fields_set)
     _object_setattr(event, "__pydantic_extra__", None)
     _object_setattr(event, "__pydantic_private__", None)
     return event

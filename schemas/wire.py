@@ -44,7 +44,7 @@ def encode(event: InteractionEvent | SearchEvent) -> bytes:
 
 
 _PLAIN_MODELS: Final = (InteractionEvent, SearchEvent)
-_SCALARS: Final = (str, int, float, bool, type(None))
+_SCALARS: Final = frozenset((str, int, float, bool, type(None)))
 
 
 def plain_json(value: Any) -> bool:
@@ -52,9 +52,12 @@ def plain_json(value: Any) -> bool:
     None: what `model_dump()` hands back untouched."""
     kind = type(value)
     if kind is dict:
-        return all(type(k) is str and plain_json(v) for k, v in value.items())
+        for key, item in value.items():  # a loop, not all(genexpr): half the cost here
+            if type(key) is not str or (type(item) not in _SCALARS and not plain_json(item)):
+                return False
+        return True
     if kind is list:
-        return all(plain_json(v) for v in value)
+        return all(plain_json(item) for item in value)
     return kind in _SCALARS
 
 
