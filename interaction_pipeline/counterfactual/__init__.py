@@ -50,6 +50,12 @@ from interaction_pipeline.counterfactual._exploration import (
     swap_propensities,
 )
 from interaction_pipeline.counterfactual._logs import METRICS, LoggedSearches, Metric, from_arrow
+from interaction_pipeline.counterfactual._pushdown import (
+    SqlEstimate,
+    SqlOrder,
+    estimate_in_sql,
+    md5_folds,
+)
 from interaction_pipeline.counterfactual._report import (
     CandidateResult,
     CounterfactualReport,
@@ -89,6 +95,8 @@ __all__ = [
     "Scorer",
     "ScorerCandidate",
     "SimulatedExploration",
+    "SqlEstimate",
+    "SqlOrder",
     "StaticCounts",
     "SwapEstimate",
     "TimelineCounts",
@@ -97,10 +105,12 @@ __all__ = [
     "boost_multipliers",
     "combine",
     "embedding_scorer",
+    "estimate_in_sql",
     "evaluate",
     "exploration_cost",
     "explore",
     "from_arrow",
+    "md5_folds",
     "simulated_logs",
     "swap_propensities",
     "true_values",

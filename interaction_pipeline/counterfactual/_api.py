@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from interaction_pipeline.analytics import Analytics, BiasEstimate, DateRange
 from interaction_pipeline.counterfactual._candidates import LOGGED, BoostCandidate, Candidate
 from interaction_pipeline.counterfactual._counts import TimelineCounts
 from interaction_pipeline.counterfactual._exploration import combine, swap_propensities
 from interaction_pipeline.counterfactual._load import ClickHouseTimelines, load_logs
-from interaction_pipeline.counterfactual._logs import LoggedSearches
+from interaction_pipeline.counterfactual._logs import LoggedSearches, Metric
+from interaction_pipeline.counterfactual._pushdown import SqlEstimate, SqlOrder, estimate_in_sql
 from interaction_pipeline.counterfactual._report import (
     CounterfactualReport,
     EvaluationOptions,
@@ -64,6 +67,37 @@ class OfflineEvaluation:
         loader = ClickHouseTimelines(self.runner, self._range)
         counts = TimelineCounts(loader, self.settings.popularity.default_window_days)
         return BoostCandidate(config, counts, name)
+
+    def estimate(
+        self,
+        order: SqlOrder,
+        date_range: DateRange | str = "last_30_days",
+        *,
+        metric: Metric = "clicks",
+        retriever: str | None = None,
+        k: int = DEFAULT_K,
+        bias: BiasEstimate | None = None,
+        options: EvaluationOptions | None = None,
+    ) -> SqlEstimate:
+        """One re-ordering against the logged policy, computed inside ClickHouse (the fast
+        path: seconds on 10M events where `logs` + `run` take minutes). The propensities are
+        EM's on the same range unless `bias` is given; logged swaps are not used here."""
+        span = as_range(date_range)
+        if bias is None:
+            bias = self.analytics.position_bias(span, retriever, max_positions=max(k, 2))
+        opts = options or EvaluationOptions()
+        theta = bias.propensity(np.arange(k))
+        return estimate_in_sql(
+            self.runner,
+            span,
+            order,
+            theta / theta[0],
+            metric=metric,
+            retriever=retriever,
+            k=k,
+            prior_strength=opts.prior_strength,
+            support_ratio=opts.support_ratio,
+        )
 
     def run(
         self,

@@ -116,7 +116,10 @@ class Evaluator:
         prior_strength: float = DEFAULT_PRIOR_STRENGTH,
         support_ratio: float = DEFAULT_SUPPORT_RATIO,
         seed: int = 0,
+        fold: np.ndarray | None = None,
     ) -> None:
+        """`fold`: the (n,) 0/1 cross-fitting fold of each search; by default a seeded
+        draw over row order (`md5_folds` gives the split the SQL path uses)."""
         theta = np.asarray(theta, dtype=np.float64)
         if theta.shape != (logs.k,) or not np.all(theta > 0):
             raise InvalidArgumentError(
@@ -129,7 +132,11 @@ class Evaluator:
         self.support_ratio = support_ratio
         self.prior_strength = prior_strength
         self.pairs = PairTable.build(logs, self.theta)
-        self.fold = np.random.default_rng(seed).integers(0, 2, size=logs.n)
+        if fold is None:
+            fold = np.random.default_rng(seed).integers(0, 2, size=logs.n)
+        elif fold.shape != (logs.n,):
+            raise InvalidArgumentError(f"fold: need {logs.n} entries, got {fold.shape}")
+        self.fold = np.asarray(fold, dtype=np.int64)
         self.valid = logs.shown >= 0
         self.exam = np.where(self.valid, self.theta[None, :], 0.0)
         # The shown cells, flat: search, position, pair code, examination, outcomes.

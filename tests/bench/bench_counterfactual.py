@@ -6,12 +6,17 @@
 Timing: the events are generated inside chDB by bench_analytics' generator (the simulator's
 model: noisy ranker, examination 1/(position+1), clicks, purchases, 14 days). Measured:
 
-* ours      `OfflineEvaluation`: read the logs (counterfactual_searches.sql), fit the bias by
-            EM (click_counts.sql), then estimate two candidates with IPS, SNIPS, DR and
-            delta-method intervals: the logged lists reversed, and a boost config replayed
-            with the counts of each search's time (counterfactual_counts.sql);
-* baseline  the same IPS and SNIPS point estimates of the reversed lists (propensities given)
+* ours      one estimate on the SQL path (`estimate_in_sql`, counterfactual_estimate.sql):
+            the logged lists reversed against the logged policy, IPS, SNIPS and DR on clicks
+            with delta-method intervals of the values and of the paired differences, support
+            and effective sample sizes, with the EM propensities (fitted first by
+            click_counts.sql, timed apart: a gate reuses one fit for every candidate);
+* baseline  the same IPS and SNIPS point estimates of the reversed lists (same propensities)
             as one raw SQL statement in chDB, without intervals, support or DR.
+* --numpy   also the numpy path: read the logs into arrays, then the full report (logged,
+            reversed and a boost replay x 3 estimators x 3 metrics); 336 s before this path.
+Wall and CPU seconds per step, with the 1-minute load: the machine is shared, and CPU
+seconds (chDB runs in this process) move much less with the load than wall seconds.
 Target: an estimate in under 30 s.
 
 Coverage: repeated seeded simulations (20,000 searches each), three candidates with known
@@ -25,14 +30,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import resource
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -50,7 +57,9 @@ from interaction_pipeline.counterfactual import (  # noqa: E402
     Candidate,
     LoggedSearches,
     OfflineEvaluation,
+    SqlOrder,
     StaticCounts,
+    estimate_in_sql,
     evaluate,
     simulated_logs,
     true_values,
@@ -64,6 +73,7 @@ from tests.bench.bench_analytics import DAYS, END, counts, generate  # noqa: E40
 from tests.bench.results import record  # noqa: E402
 
 K = 10
+T = TypeVar("T")
 
 _BASELINE_SQL = """
 WITH
@@ -118,21 +128,46 @@ class Reversed:
         return order_by_scores(logs.shown, np.broadcast_to(np.arange(logs.k), logs.shown.shape))
 
 
-def timing(db: Path) -> dict[str, Any]:
+def _cpu_s() -> float:
+    """CPU seconds of this process (chDB runs in it): a figure the machine's load barely moves."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _Clock:
+    """Wall and CPU seconds of each named step."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, dict[str, float]] = {}
+
+    def run(self, name: str, step: Callable[[], T]) -> T:
+        wall, cpu = time.perf_counter(), _cpu_s()
+        out = step()
+        self.steps[name] = {
+            "wall_s": time.perf_counter() - wall,
+            "cpu_s": _cpu_s() - cpu,
+            "load_1m": round(os.getloadavg()[0], 2),
+        }
+        return out
+
+
+def timing(db: Path, numpy_path: bool = False) -> dict[str, Any]:
     settings = Settings(clickhouse_url=f"chdb://{db}")
     span = DateRange(END - timedelta(days=DAYS), END)
     backend = open_backend(settings)
+    clock = _Clock()
     try:
         backend.query("SELECT 1")
         evaluation = OfflineEvaluation(backend, settings)
-        started = time.perf_counter()
-        logs = evaluation.logs(span, k=K)
-        loaded = time.perf_counter()
-        bias = evaluation.analytics.position_bias(span, max_positions=K)
-        fitted = time.perf_counter()
-        candidates: list[Candidate] = [Reversed(), evaluation.boost(BoostConfig(), "boost")]
-        report = evaluation.run(logs, candidates, bias=bias)
-        done = time.perf_counter()
+        bias = clock.run(
+            "em_bias", lambda: evaluation.analytics.position_bias(span, max_positions=K)
+        )
+        theta = bias.propensity(np.arange(K))
+        theta = theta / theta[0]
+        sql = clock.run(
+            "sql_estimate",
+            lambda: estimate_in_sql(evaluation.runner, span, SqlOrder("reversed", "-pos"), theta),
+        )
         params = {
             "start": span.params()["start"],
             "end": span.params()["end"],
@@ -140,31 +175,61 @@ def timing(db: Path) -> dict[str, Any]:
                 "engaged_types"
             ],
         }
-        base_started = time.perf_counter()
-        sums = backend.query(_BASELINE_SQL, params | {"theta": list(report.propensity)})[0]
-        n = backend.query(_COUNT_SQL, {"start": params["start"], "end": params["end"]})[0]["n"]
-        baseline = {"n": n, "ips": sums["ips_sum"] / n, "snips": sums["snips_sum"] / n}
-        base_wall = time.perf_counter() - base_started
+
+        def raw_sql() -> dict[str, float]:
+            sums = backend.query(_BASELINE_SQL, params | {"theta": [float(t) for t in theta]})[0]
+            n = backend.query(_COUNT_SQL, {"start": params["start"], "end": params["end"]})
+            count = n[0]["n"]
+            return {"n": count, "ips": sums["ips_sum"] / count, "snips": sums["snips_sum"] / count}
+
+        baseline = clock.run("baseline", raw_sql)
+        numpy_figures = _numpy_path(evaluation, span, theta, bias, clock) if numpy_path else None
     finally:
         backend.close()
-    reversed_ = next(c for c in report.candidates if c.name == "reversed")
+    em, est, base = clock.steps["em_bias"], clock.steps["sql_estimate"], clock.steps["baseline"]
     ours = {
-        "wall_s": done - started,
-        "load_s": loaded - started,
-        "bias_s": fitted - loaded,
-        "estimate_s": done - fitted,
-        "searches": logs.n,
+        "path": "sql (counterfactual_estimate.sql)",
+        "wall_s": est["wall_s"],
+        "cpu_s": est["cpu_s"],
+        "wall_with_em_s": est["wall_s"] + em["wall_s"],
+        "steps": clock.steps,
+        "searches": sql.searches,
+        "ips": sql.estimates["ips"].value,
+        "snips": sql.estimates["snips"].value,
+        "dr": sql.estimates["dr"].value,
+        "dr_difference": sql.differences["dr"].to_dict(),
+        "support": sql.support,
+    }
+    return {
+        "ours": ours,
+        "baseline": {
+            "wall_s": base["wall_s"],
+            "cpu_s": base["cpu_s"],
+            "ips": float(baseline["ips"]),
+            "snips": float(baseline["snips"]),
+            "searches": int(baseline["n"]),
+        },
+        "ratio_wall": est["wall_s"] / base["wall_s"],
+        "ratio_cpu": est["cpu_s"] / max(base["cpu_s"], 1e-9),
+        "numpy_path": numpy_figures,
+    }
+
+
+def _numpy_path(
+    evaluation: OfflineEvaluation, span: DateRange, theta: np.ndarray, bias: Any, clock: _Clock
+) -> dict[str, Any]:
+    """The previous measurement: logs into numpy, then the full report (logged, reversed and
+    a boost replay x 3 estimators x 3 metrics)."""
+    logs = clock.run("numpy_read_logs", lambda: evaluation.logs(span, k=K))
+    candidates: list[Candidate] = [Reversed(), evaluation.boost(BoostConfig(), "boost")]
+    report = clock.run("numpy_estimate", lambda: evaluation.run(logs, candidates, bias=bias))
+    reversed_ = next(c for c in report.candidates if c.name == "reversed")
+    return {
+        "wall_s": clock.steps["numpy_read_logs"]["wall_s"]
+        + clock.steps["numpy_estimate"]["wall_s"],
         "ips": reversed_.estimates["clicks"]["ips"].value,
         "snips": reversed_.estimates["clicks"]["snips"].value,
-        "boost_verdict": next(c.verdict for c in report.candidates if c.name == "boost"),
     }
-    base = {
-        "wall_s": base_wall,
-        "ips": float(baseline["ips"]),
-        "snips": float(baseline["snips"]),
-        "searches": int(baseline["n"]),
-    }
-    return {"ours": ours, "baseline": base}
 
 
 # -- coverage --------------------------------------------------------------------------------
@@ -234,6 +299,9 @@ def main() -> None:
     parser.add_argument("--reuse", type=Path, help="A folder kept by --keep: skip generation.")
     parser.add_argument("--coverage-runs", type=int, default=0, help="Also measure coverage.")
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument(
+        "--numpy", action="store_true", help="Also time the numpy path (minutes on 10M events)."
+    )
     args = parser.parse_args()
     figures: dict[str, Any] = {}
     if not args.skip_timing:
@@ -248,16 +316,26 @@ def main() -> None:
                 data = generate(settings, args.events)
             print(f"  {data['events']:,} events ({data['searches']:,} searches)", flush=True)
             figures["data"] = data
-            figures["timing"] = result = timing(db)
+            figures["timing"] = result = timing(db, args.numpy)
             ours, base = result["ours"], result["baseline"]
+            em = ours["steps"]["em_bias"]
             print(
-                f"ours: {ours['wall_s']:.2f} s (read {ours['load_s']:.2f}, EM bias "
-                f"{ours['bias_s']:.2f}, two candidates x 3 estimators x 3 metrics with "
-                f"intervals {ours['estimate_s']:.2f}) | baseline (IPS + SNIPS of one candidate "
-                f"as raw SQL in chDB): {base['wall_s']:.2f} s | reversed IPS {ours['ips']:.4f} "
-                f"vs SQL {base['ips']:.4f}, SNIPS {ours['snips']:.4f} vs SQL {base['snips']:.4f}"
+                f"ours (SQL path: reversed vs logged, IPS + SNIPS + DR on clicks with intervals "
+                f"and support): {ours['wall_s']:.2f} s wall, {ours['cpu_s']:.2f} s CPU | "
+                f"baseline (IPS + SNIPS point estimates as raw SQL): {base['wall_s']:.2f} s wall, "
+                f"{base['cpu_s']:.2f} s CPU | ratio {result['ratio_wall']:.2f}x wall, "
+                f"{result['ratio_cpu']:.2f}x CPU | EM propensities {em['wall_s']:.2f} s"
             )
-            print(f"target < 30 s: {ours['wall_s']:.2f} s")
+            print(
+                f"reversed IPS {ours['ips']:.6f} vs SQL {base['ips']:.6f}, "
+                f"SNIPS {ours['snips']:.6f} vs SQL {base['snips']:.6f}, DR {ours['dr']:.6f}"
+            )
+            if result["numpy_path"]:
+                print(f"numpy path (read + full report): {result['numpy_path']['wall_s']:.2f} s")
+            print(
+                f"target < 30 s: {ours['wall_s']:.2f} s ({ours['wall_with_em_s']:.2f} s with EM) "
+                f"at load {ours['steps']['sql_estimate']['load_1m']}"
+            )
         finally:
             if args.keep and not args.reuse:
                 print(f"kept {db} (rerun with --reuse {db})")
