@@ -36,7 +36,7 @@ from stream_processors._plan import Plan
 from stream_processors._scripts import EXPIRY_SLACK_MS, Script, scripts
 from stream_processors._trending import REMOVE, TrendingLayout
 from stream_processors._windows import HOURS_PER_DAY, Clock, check_windows, now_ms
-from stream_processors.connection import ReplicasBehindError, is_cluster
+from stream_processors.connection import ReplicasBehindError, ScriptsMissingError, is_cluster
 from stream_processors.keys import FIELD_SEP, HOUR_MS, RedisKeys, offset_field
 
 _PUBLISHED_CACHE_MAX: Final = 50_000
@@ -233,9 +233,15 @@ class PopularityStore:
             if not errors:
                 self._check_replicas(replies[len(calls) :])
                 return list(replies[: len(calls)])
-            if attempt == 1 and all(isinstance(e, NoScriptError) for e in errors):
+            others = [e for e in errors if not isinstance(e, NoScriptError)]
+            if others:  # e.g. a cluster in failover: raised as such, so the batch is retried
+                raise others[0]
+            if attempt == 1:
                 await self.load_scripts()
                 continue
+            if is_cluster(self._redis):
+                # A replica promoted between the load and the call: its cache is empty.
+                raise ScriptsMissingError(f"scripts missing on a master after loading: {errors[0]}")
             raise errors[0]
         raise ResponseError("unreachable")  # pragma: no cover
 

@@ -64,6 +64,11 @@ class ReplicasBehindError(RedisConnectionError):
     committed (transient, as a connection error is), so a failover cannot lose it."""
 
 
+class ScriptsMissingError(RedisConnectionError):
+    """NOSCRIPT again right after loading the scripts: the cluster promoted a replica (whose
+    script cache is empty) in between. Transient: the retry loads them on the new master."""
+
+
 CLUSTER_TRANSIENT: Final = (
     ClusterError,
     TryAgainError,
