@@ -33,9 +33,11 @@ WITH
             arraySlice(s.results, 1, {max_positions:UInt16}) AS shown,
             length(shown) AS len,
             arrayMap(i -> toInt64(i) - 1, arrayEnumerate(shown)) AS positions,
-            arraySort((doc, pos) -> (/* order key */ pos, pos), shown, positions) AS ranked,
-            arrayMap(d -> toInt64(indexOf(ranked, d)) - 1, shown) AS targets,
-            length(arrayDistinct(shown)) < len AS repeated,
+            -- The shown position at each of the candidate's slots, then its inverse: the
+            -- slot of each shown position (sorting integers; no string array is copied).
+            arraySort((pos, doc) -> (/* order key */ pos, pos), positions, shown) AS order,
+            arraySort((slot, pos) -> pos, positions, order) AS targets,
+            arrayUniq(shown) < len AS repeated,
             arrayMap(p -> toFloat64(bitTest(r.mask, p)), positions) AS outcomes
         FROM search_events AS s
         LEFT JOIN

@@ -79,7 +79,7 @@ def test_order_key_must_be_one_expression(key: str) -> None:
 
 def test_the_key_replaces_the_logged_order() -> None:
     sql = statement(SqlOrder("reversed", "-pos"))
-    assert "(doc, pos) -> ((-pos), pos)" in sql and "order key" not in sql.split("WITH", 1)[1]
+    assert "(pos, doc) -> ((-pos), pos)" in sql and "order key" not in sql.split("WITH", 1)[1]
 
 
 def test_folds_are_md5_of_the_query_id() -> None:
