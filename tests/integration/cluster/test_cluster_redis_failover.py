@@ -76,6 +76,7 @@ def test_master_kill9_fails_over_and_counts_stay_exact(
         assert cluster.redis_roles(cluster_layout)[victim] == "slave"
         assert feeder.done.wait(120), "the producer did not finish"
         assert feeder.failures == []
+        assert worker.alive, worker.log_tail()  # waited the failover out, did not exit
 
         wait_drained(settings, settings.worker_group_id)
         assert_counts_exact(settings, events)
