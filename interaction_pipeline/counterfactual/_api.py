@@ -28,6 +28,7 @@ from interaction_pipeline.counterfactual._report import (
     EvaluationOptions,
     evaluate,
 )
+from schemas.errors import InvalidArgumentError
 from schemas.settings import Settings
 from sinks import ClickHouseBackend
 from stream_processors import BoostConfig
@@ -97,6 +98,48 @@ class OfflineEvaluation:
             k=k,
             prior_strength=opts.prior_strength,
             support_ratio=opts.support_ratio,
+        )
+
+    def run_sql(
+        self,
+        orders: Sequence[SqlOrder],
+        date_range: DateRange | str = "last_30_days",
+        *,
+        retriever: str | None = None,
+        k: int = DEFAULT_K,
+        options: EvaluationOptions | None = None,
+        bias: BiasEstimate | None = None,
+    ) -> CounterfactualReport:
+        """The offline A/B of `run`, for re-orderings against the logged policy, computed in
+        ClickHouse: one statement per candidate, the gate's metric only, delta intervals."""
+        opts = options or EvaluationOptions()
+        if opts.interval != "delta":
+            raise InvalidArgumentError("interval: the SQL path has delta intervals only")
+        names = [o.name for o in orders]
+        if not names or len(set(names)) != len(names) or LOGGED in names:
+            raise InvalidArgumentError(f"candidates: names must be unique and not {LOGGED!r}")
+        span = as_range(date_range)
+        source = "given"
+        if bias is None:
+            bias = self.analytics.position_bias(span, retriever, max_positions=max(k, 2))
+            source = "em"
+        theta = bias.propensity(np.arange(k))
+        theta = theta / theta[0]
+        results = [
+            self.estimate(o, span, metric=opts.metric, retriever=retriever, k=k, bias=bias,
+                          options=opts)
+            for o in orders
+        ]  # fmt: skip
+        return CounterfactualReport(
+            searches=results[0].searches,
+            k=k,
+            baseline=LOGGED,
+            propensity=tuple(float(t) for t in theta),
+            propensity_source=source,
+            options=opts,
+            logged={opts.metric: results[0].logged},
+            candidates=tuple(r.to_result(opts, k) for r in results),
+            notes=(*bias.notes, "SQL path: the gate's metric only"),
         )
 
     def run(

@@ -40,6 +40,7 @@ from interaction_pipeline.counterfactual._estimators import (
     Estimator,
 )
 from interaction_pipeline.counterfactual._logs import Metric
+from interaction_pipeline.counterfactual._report import CandidateResult, EvaluationOptions, decide
 from schemas.errors import InvalidArgumentError
 
 SQL_NAME: Final = "counterfactual_estimate"
@@ -84,6 +85,33 @@ class SqlEstimate:
     support_slots: float
     changed_share: float
     ess: dict[str, float]
+
+    def to_result(self, options: EvaluationOptions, k: int) -> CandidateResult:
+        """As the report shows a candidate, with the gate's verdict (this metric only; every
+        slot holds a document its own search showed)."""
+        verdict, notes = decide(
+            self.name,
+            "logged",
+            self.differences[options.estimator],
+            self.logged,
+            self.support,
+            self.ess["ips"],
+            options,
+            k,
+        )
+        return CandidateResult(
+            name=self.name,
+            estimates={self.metric: self.estimates},
+            differences={self.metric: self.differences},
+            support=self.support,
+            support_slots=self.support_slots,
+            shown_share=1.0,
+            in_search_share=1.0,
+            changed_share=self.changed_share,
+            ess=self.ess,
+            verdict=verdict,
+            notes=tuple(notes),
+        )
 
 
 def md5_folds(query_ids: pa.Array | Sequence[str]) -> np.ndarray:

@@ -227,30 +227,16 @@ def _result(
                 delta = samples[(policy.name, e, m)] - samples[(base.name, e, m)]
                 differences[m][e] = percentile_interval(e, m, point - base.value(e, m), delta)
     gate = differences[opts.metric][opts.estimator]
-    base_value = base.value(opts.estimator, opts.metric)
-    notes: list[str] = []
-    verdict: Verdict
-    if policy.name == base.name:
-        verdict = "baseline"
-    elif policy.support < opts.min_support:
-        verdict = "inconclusive"
-        notes.append(
-            f"support too thin to conclude: the logs showed only {policy.support:.0%} of this "
-            f"ranking's top-{evaluator.logs.k} (examination-weighted) for its query at a "
-            f"comparable position (need {opts.min_support:.0%}); IPS and SNIPS leave the rest "
-            "out, DR fills it in from its model"
-        )
-    elif gate.high < -opts.tolerance * base_value:
-        verdict = "worse"
-    elif gate.low > 0:
-        verdict = "better"
-    else:
-        verdict = "no detectable difference"
-    if policy.ess["ips"] < 0.1:
-        notes.append(
-            f"IPS effective sample size is {policy.ess['ips']:.0%} of the shown results: "
-            "IPS is noisy here, read SNIPS and DR"
-        )
+    verdict, notes = decide(
+        policy.name,
+        base.name,
+        gate,
+        base.value(opts.estimator, opts.metric),
+        policy.support,
+        policy.ess["ips"],
+        opts,
+        evaluator.logs.k,
+    )
     return CandidateResult(
         name=policy.name,
         estimates=estimates,
@@ -264,6 +250,44 @@ def _result(
         verdict=verdict,
         notes=tuple(notes),
     )
+
+
+def decide(
+    name: str,
+    base_name: str,
+    gate: Estimate,
+    base_value: float,
+    support: float,
+    ess_ips: float,
+    opts: EvaluationOptions,
+    k: int,
+) -> tuple[Verdict, list[str]]:
+    """The gate's verdict on one candidate from its paired difference and support, with the
+    notes a reader needs (shared by the numpy and the SQL path)."""
+    notes: list[str] = []
+    verdict: Verdict
+    if name == base_name:
+        verdict = "baseline"
+    elif support < opts.min_support:
+        verdict = "inconclusive"
+        notes.append(
+            f"support too thin to conclude: the logs showed only {support:.0%} of this "
+            f"ranking's top-{k} (examination-weighted) for its query at a "
+            f"comparable position (need {opts.min_support:.0%}); IPS and SNIPS leave the rest "
+            "out, DR fills it in from its model"
+        )
+    elif gate.high < -opts.tolerance * base_value:
+        verdict = "worse"
+    elif gate.low > 0:
+        verdict = "better"
+    else:
+        verdict = "no detectable difference"
+    if ess_ips < 0.1:
+        notes.append(
+            f"IPS effective sample size is {ess_ips:.0%} of the shown results: "
+            "IPS is noisy here, read SNIPS and DR"
+        )
+    return verdict, notes
 
 
 def _nested(values: dict[Metric, dict[Estimator, Estimate]]) -> dict[str, Any]:

@@ -209,6 +209,10 @@ def timing(db: Path, numpy_path: bool = False) -> dict[str, Any]:
             "snips": float(baseline["snips"]),
             "searches": int(baseline["n"]),
         },
+        "agree": all(
+            abs(sql.estimates[e].value - float(baseline[e])) <= 1e-9 * abs(float(baseline[e]))
+            for e in ("ips", "snips")
+        ),
         "ratio_wall": est["wall_s"] / base["wall_s"],
         "ratio_cpu": est["cpu_s"] / max(base["cpu_s"], 1e-9),
         "numpy_path": numpy_figures,
@@ -328,7 +332,8 @@ def main() -> None:
             )
             print(
                 f"reversed IPS {ours['ips']:.6f} vs SQL {base['ips']:.6f}, "
-                f"SNIPS {ours['snips']:.6f} vs SQL {base['snips']:.6f}, DR {ours['dr']:.6f}"
+                f"SNIPS {ours['snips']:.6f} vs SQL {base['snips']:.6f}, DR {ours['dr']:.6f} "
+                f"(agree to 1e-9: {result['agree']})"
             )
             if result["numpy_path"]:
                 print(f"numpy path (read + full report): {result['numpy_path']['wall_s']:.2f} s")

@@ -163,3 +163,25 @@ def test_human_output_and_bad_options(cli: CliRunner) -> None:
     assert _run(cli, "-c", "nonsense").exit_code == 2
     assert _run(cli, "-c", 'boost:{"boost_multiplier": 0.5}').exit_code == 2
     assert _run(cli, "-c", "boost:{}", "--estimator", "magic").exit_code == 2
+
+
+def test_order_candidates_run_in_clickhouse_and_gate(cli: CliRunner) -> None:
+    result = _run(cli, "-c", "rev=order:-pos", "-c", "same=order:pos", "--json")
+    assert result.exit_code == 3, result.output
+    data = orjson.loads(result.stdout)
+    rev, same = data["candidates"]
+    assert rev["verdict"] == "worse" and data["gate"]["failed"] == ["rev"]
+    assert set(rev["estimates"]) == {"clicks"}
+    assert rev["difference"]["clicks"]["dr"]["high"] < 0
+    assert same["verdict"] == "no detectable difference" and same["changed_share"] == 0.0
+    assert abs(same["difference"]["clicks"]["dr"]["value"]) < 1e-9
+    human = _run(cli, "-c", "rev=order:-pos", "--metric", "conversions")
+    assert human.exit_code in (0, 3), human.output
+    assert "conversions per search" in human.stdout and "clicks per search" not in human.stdout
+
+
+def test_order_candidates_refuse_what_the_sql_path_cannot_do(cli: CliRunner) -> None:
+    assert _run(cli, "-c", "order:-pos", "-c", "boost:{}").exit_code == 2
+    assert _run(cli, "-c", "order:-pos", "--metric", "reward").exit_code == 2
+    assert _run(cli, "-c", "order:-pos", "--interval", "bootstrap").exit_code == 2
+    assert _run(cli, "-c", "order:pos; DROP TABLE interactions").exit_code == 2
