@@ -4,14 +4,16 @@ The numpy path (`Evaluator`) reads every logged search into (n, k) arrays and do
 dozen passes over them per candidate: on 10M events that is 3.3M searches x 10 cells, and
 most of the time went to reading and scattering the cells, not to the estimators. When the
 candidate's order of a shown list can be written as a ClickHouse expression (a position
-rule, a per-document score column, a logged score), counterfactual_estimate.sql does the
+rule, a function of the document id or the query), counterfactual_estimate.sql does the
 whole computation where the data lives, in one statement: positions and weights per cell,
 the per-(query, document) pooled sums and cross-fitted direct model (a scalar subquery: one
 aggregation pass, ~150k pairs), then per-search terms with each cell's pair statistics found
 by a hash lookup (`transform`, no 33M-row join or per-search GROUP BY), and their sums and
 sums of squares. Only ~25 numbers come back; numpy turns them into the same
-estimates, delta-method intervals and support as `Evaluator` (tests/unit/counterfactual and
-tests/integration/counterfactual compare the two on simulated logs).
+estimates, delta-method intervals and support as `Evaluator`
+(tests/integration/counterfactual/test_counterfactual_pushdown.py compares the two on
+simulated logs). On 10M events: ~20 s CPU against ~120 s for the numpy path's arrays and
+estimates of one candidate, and ~3x the CPU of the bare IPS + SNIPS statement.
 
 The one deliberate difference: the DR cross-fitting folds are a hash of query_id
 (`md5_folds`), not a seeded draw over row order, because SQL rows have no stable order.
