@@ -12,8 +12,8 @@ by a hash lookup (`transform`, no 33M-row join or per-search GROUP BY), and thei
 sums of squares. Only ~25 numbers come back; numpy turns them into the same
 estimates, delta-method intervals and support as `Evaluator`
 (tests/integration/counterfactual/test_counterfactual_pushdown.py compares the two on
-simulated logs). On 10M events: ~20 s CPU against ~120 s for the numpy path's arrays and
-estimates of one candidate, and ~3x the CPU of the bare IPS + SNIPS statement.
+simulated logs). On 10M events: ~20 s CPU, where the numpy path spent ~120 s CPU reading the
+arrays and scoring three policies; ~3x the CPU of the bare IPS + SNIPS statement.
 
 The one deliberate difference: the DR cross-fitting folds are a hash of query_id
 (`md5_folds`), not a seeded draw over row order, because SQL rows have no stable order.
