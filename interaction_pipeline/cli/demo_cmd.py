@@ -36,6 +36,7 @@ from interaction_pipeline.orchestration import (
     TrafficStats,
     consumer_lag,
     drive,
+    service_ready,
     settings_env,
     wait_until,
 )
@@ -62,13 +63,6 @@ def _stack_up(settings: Settings) -> None:
     code = subprocess.call([*CLI, "stack", "up"], env=settings_env(settings), stdout=sys.stderr)
     if code:
         raise RuntimeError(f"`interactions stack up` failed with exit code {code}")
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=10).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 # -- reading results -----------------------------------------------------------------------
@@ -243,7 +237,7 @@ def _run(
         worker = children.start("worker", ["worker", "--loglevel", "warning"])
         sink = children.start("sink", ["sink", "--quiet"])
         service = children.start("serve", ["serve", "--port", str(port), "--log-level", "warning"])
-        wait_until(lambda: _ready(url), f"{url}/readyz", READY_TIMEOUT_S, children=children)
+        wait_until(lambda: service_ready(url), f"{url}/readyz", READY_TIMEOUT_S, children=children)
         _say(
             f"sending {seconds:g} s of simulated traffic at ~{rate:g} events/s "
             f"(half POSTed to {url}, half with the SDK)"

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
-
-import httpx
 
 from interaction_pipeline.http import free_port
 from interaction_pipeline.orchestration import (
@@ -25,7 +23,9 @@ from interaction_pipeline.orchestration import (
     HttpSender,
     SdkSender,
     TrafficStats,
+    chunked,
     consumer_lag,
+    service_ready,
     wait_until,
 )
 from interaction_pipeline.stack import delete_topics, ensure_topics, pipeline_topics
@@ -86,7 +86,9 @@ def send_through_pipeline(
             started.append(
                 children.start("serve", ["serve", "--port", str(port), "--log-level", "warning"])
             )
-            wait_until(lambda: _ready(url), f"{url}/readyz", READY_TIMEOUT_S, children=children)
+            wait_until(
+                lambda: service_ready(url), f"{url}/readyz", READY_TIMEOUT_S, children=children
+            )
             stats = _send(settings, url, events, children, on_progress)
             failures = stats.http.failures + stats.sdk.failures
             if failures:
@@ -107,24 +109,6 @@ def _api_headers(settings: Settings) -> dict[str, str]:
     return {"X-API-Key": keys[0].get_secret_value()} if keys else {}
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=10).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _chunks(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
-    chunk: list[Event] = []
-    for event in events:
-        chunk.append(event)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _send(
     settings: Settings,
     url: str,
@@ -139,7 +123,7 @@ def _send(
     http = HttpSender(url, _api_headers(settings), stats.http)
     sdk = SdkSender(producer, stats.sdk)
     try:
-        for n, chunk in enumerate(_chunks(events, CHUNK_EVENTS)):
+        for n, chunk in enumerate(chunked(events, CHUNK_EVENTS)):
             (http if n % 2 == 0 else sdk)(chunk)
             if n % 10 == 0:
                 children.check_alive()

@@ -7,6 +7,7 @@ from interaction_pipeline.orchestration.processes import (
     Child,
     Children,
     consumer_lag,
+    service_ready,
     settings_env,
     wait_until,
 )
@@ -15,6 +16,7 @@ from interaction_pipeline.orchestration.traffic import (
     PathStats,
     SdkSender,
     TrafficStats,
+    chunked,
     drive,
 )
 
@@ -26,8 +28,10 @@ __all__ = [
     "PathStats",
     "SdkSender",
     "TrafficStats",
+    "chunked",
     "consumer_lag",
     "drive",
+    "service_ready",
     "settings_env",
     "wait_until",
 ]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import httpx
 from confluent_kafka import Consumer, TopicPartition
 
 from schemas.settings import Settings, all_env_names
@@ -164,3 +165,11 @@ def consumer_lag(settings: Settings, group: str, topics: list[str]) -> int:
         return lag
     finally:
         consumer.close()
+
+
+def service_ready(url: str) -> bool:
+    """True when the HTTP service at `url` answers its readiness probe with 200."""
+    try:
+        return httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+    except httpx.HTTPError:
+        return False

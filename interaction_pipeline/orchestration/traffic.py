@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -142,7 +142,8 @@ class SdkSender:
             stats.failures.extend("; ".join(p) for p in result.invalid.values())
 
 
-def _chunks(events: Iterator[Event], size: int) -> Iterator[list[Event]]:
+def chunked(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
+    """Events in lists of at most `size`, in order."""
     chunk: list[Event] = []
     for event in events:
         chunk.append(event)
@@ -188,7 +189,7 @@ def drive(
     started = time.monotonic()
     sent = 0
     try:
-        for n, chunk in enumerate(_chunks(simulator.events(), CHUNK_EVENTS)):
+        for n, chunk in enumerate(chunked(simulator.events(), CHUNK_EVENTS)):
             elapsed = time.monotonic() - started
             if elapsed >= seconds or should_stop() or errors:
                 break

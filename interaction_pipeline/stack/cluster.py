@@ -37,6 +37,7 @@ from interaction_pipeline.stack.local import (
     _tail,
     ensure_topics,
     fetch_kafka_jars,
+    new_cluster_id,
     pipeline_topics,
 )
 from schemas.errors import StackError
@@ -161,15 +162,7 @@ def _cluster_id(settings: Settings, layout: ClusterLayout) -> str:
     path = layout.dir / "kafka-cluster-id"
     if path.exists():
         return path.read_text().strip()
-    uuid = subprocess.run(
-        _java_command(settings, "kafka.tools.StorageTool", "random-uuid"),
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout.strip()
-    if len(uuid) != 22:
-        raise StackError(f"StorageTool random-uuid printed {uuid!r}, expected a 22-char id")
+    uuid = new_cluster_id(settings)
     path.write_text(uuid + "\n")
     return uuid
 

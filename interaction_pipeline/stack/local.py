@@ -300,10 +300,8 @@ def server_properties(settings: Settings, data_dir: Path) -> str:
     )
 
 
-def _format_storage(settings: Settings, config: Path, data_dir: Path) -> None:
-    """Format the log dir once with a fresh cluster id (KRaft refuses unformatted dirs)."""
-    if (data_dir / "meta.properties").exists():
-        return
+def new_cluster_id(settings: Settings) -> str:
+    """A fresh KRaft cluster id from Kafka's own StorageTool (22 base64url characters)."""
     uuid = subprocess.run(
         _java_command(settings, "kafka.tools.StorageTool", "random-uuid"),
         check=True,
@@ -313,6 +311,14 @@ def _format_storage(settings: Settings, config: Path, data_dir: Path) -> None:
     ).stdout.strip()
     if len(uuid) != 22:
         raise StackError(f"StorageTool random-uuid printed {uuid!r}, expected a 22-char id")
+    return uuid
+
+
+def _format_storage(settings: Settings, config: Path, data_dir: Path) -> None:
+    """Format the log dir once with a fresh cluster id (KRaft refuses unformatted dirs)."""
+    if (data_dir / "meta.properties").exists():
+        return
+    uuid = new_cluster_id(settings)
     result = subprocess.run(
         _java_command(
             settings,
