@@ -17,6 +17,7 @@ tests (tests/integration/cluster/) use it to kill -9 and restart single nodes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -443,7 +444,14 @@ def down(layout: ClusterLayout, purge: bool = False, *, kill: bool = False) -> N
     for node in range(layout.kafka_brokers):
         if kill and kafka_pid(layout, node) is not None:
             kill_kafka(layout, node)
-        pid = kafka_pid(layout, node)
+    # SIGTERM every broker at once: stopped one by one, the last waits for a quorum that
+    # has already gone (half a minute, then SIGKILL).
+    pids = [(node, kafka_pid(layout, node)) for node in range(layout.kafka_brokers)]
+    for _, pid in pids:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    for node, pid in pids:
         if pid is not None:
             _stop_pid(f"kafka node {node + 1}", pid)
     for port in layout.redis_ports:
