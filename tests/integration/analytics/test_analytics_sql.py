@@ -48,6 +48,11 @@ EXTRA = {
     "skip_margin": 1,
     "previous_start": "2025-01-01",
     "previous_end": "2025-01-08",
+    # counterfactual_estimate.sql
+    "metric_types": "click,long_view",
+    "theta": [1.0, 0.5, 0.33],
+    "prior_strength": 1.0,
+    "support_ratio": 0.5,
 }
 RANGE = DateRange.parse("last_7_days")
 
