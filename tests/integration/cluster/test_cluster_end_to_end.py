@@ -8,16 +8,16 @@ what differs is only configuration (REDIS_CLUSTER, the brokers, replication fact
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from interaction_pipeline.http import serve_in_thread
-from interaction_pipeline.http.service import build_app
 from interaction_pipeline.orchestration import Children
 from schemas.settings import Settings
+from tests.integration.http.test_http_end_to_end import (
+    running_pipeline,
+)
 from tests.integration.http.test_http_end_to_end import (
     test_posted_events_reach_redis_counts_and_clickhouse as single_node_checks,
 )
@@ -27,19 +27,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.cluster]
 
 @pytest.fixture
 def pipeline(cluster_settings: Settings, tmp_path: Path) -> Iterator[tuple[Children, str]]:
-    settings = cluster_settings.replace(
-        **{
-            "sink_group_id": f"sink-cluster-e2e-{uuid.uuid4().hex[:8]}",
-            "sink_batch_max_s": 0.3,
-            "worker_batch_within_s": 0.05,
-        }
-    )
-    with Children(settings, tmp_path / "logs") as children:
-        children.start("worker", ["worker"])
-        children.start("sink", ["sink", "--quiet"])
-        with serve_in_thread(build_app(settings)) as url:
-            yield children, url
-            children.check_alive()
+    with running_pipeline(cluster_settings, tmp_path, "sink-cluster-e2e") as running:
+        yield running
 
 
 def test_collector_worker_sink_readers_and_forget_user_on_the_cluster(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,14 @@ def _events(count: int) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture
-def pipeline(unique_settings: Settings, tmp_path: Path) -> Iterator[tuple[Children, str]]:
-    settings = unique_settings.replace(
+@contextmanager
+def running_pipeline(
+    base: Settings, tmp_path: Path, group_prefix: str
+) -> Iterator[tuple[Children, str]]:
+    """Worker, sink and the HTTP service on `base`, with a fresh sink group and short batches."""
+    settings = base.replace(
         **{
-            "sink_group_id": f"sink-http-e2e-{uuid.uuid4().hex[:8]}",
+            "sink_group_id": f"{group_prefix}-{uuid.uuid4().hex[:8]}",
             "sink_batch_max_s": 0.3,
             "worker_batch_within_s": 0.05,
         }
@@ -58,6 +62,12 @@ def pipeline(unique_settings: Settings, tmp_path: Path) -> Iterator[tuple[Childr
         with serve_in_thread(build_app(settings)) as url:
             yield children, url
             children.check_alive()  # neither crashed during the test
+
+
+@pytest.fixture
+def pipeline(unique_settings: Settings, tmp_path: Path) -> Iterator[tuple[Children, str]]:
+    with running_pipeline(unique_settings, tmp_path, "sink-http-e2e") as running:
+        yield running
 
 
 def test_posted_events_reach_redis_counts_and_clickhouse(
