@@ -15,10 +15,17 @@ back by every existing path, ClickHouse included, without a new column):
 `results` always holds the order as shown (after the swap). With probability `epsilon` one
 pair (j, j + 1), j uniform in 0 .. depth - 2, is swapped; `depth` is the number of top
 positions taking part (at most the list length).
+
+Where it is applied: `producers.Explorer` (the Python SDK: decide, show, send the search event
+with the record) and the boost route's `explore` option (the record comes back in the response
+for the client to log). Both draw from `seeded_rng(query_id)`, so one search id always gets the
+same decision: a retried request or a second list (the ids and the rendered items) follows the
+same swap, and the record always matches what was shown.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeVar
@@ -55,6 +62,27 @@ class Exploration(BaseModel):
 
     def to_metadata(self) -> dict[str, Any]:
         return {EXPLORATION_KEY: self.model_dump()}
+
+    def apply(self, results: Sequence[T]) -> list[T]:
+        """`results` (in ranked order) as this record says they were shown: the same swap on
+        another list of the same search, e.g. the rendered items after deciding on the ids."""
+        shown = list(results)
+        if self.swap is not None:
+            if self.swap + 1 >= len(shown):
+                raise ValueError(
+                    f"results: the record swaps positions {self.swap} and {self.swap + 1}, "
+                    f"got {len(shown)} results"
+                )
+            shown[self.swap], shown[self.swap + 1] = shown[self.swap + 1], shown[self.swap]
+        return shown
+
+
+def seeded_rng(key: str) -> random.Random:
+    """A generator determined by `key` (a search's query_id): the same search always gets the
+    same decision. The digest spreads any id uniformly, so the swap stays independent of the
+    documents as long as query ids are not chosen by looking at the results."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8, person=b"ip-explore").digest()
+    return random.Random(int.from_bytes(digest, "big"))
 
 
 def explore(

@@ -5,7 +5,8 @@ module only maps requests onto the reader and its errors onto status codes: a ba
 a 422 naming the field, Redis not answering a 503 (both from the error hierarchy).
 
     POST /v1/retrievers/popularity/counts    counts per type for a list of feature_ids
-    POST /v1/retrievers/popularity/boost     the seed's boost_by_interaction_count rerank
+    POST /v1/retrievers/popularity/boost     the seed's boost_by_interaction_count rerank,
+                                             optionally with logged exploration (`explore`)
     GET  /v1/retrievers/popularity/trending  top feature_ids by one type or weighted score
     GET  /v1/retrievers/users/{user_id}/history   what a user interacted with, newest first
 """
@@ -14,11 +15,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Final, TypeVar
+from uuid import uuid4
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import Identifier, TypeName
+from schemas.exploration import Exploration, explore, seeded_rng
 from schemas.interaction_types import TypeRegistry
 from schemas.settings import Settings
 from stream_processors.boost import BoostConfig
@@ -72,6 +75,21 @@ class Candidate(BaseModel):
     score: float = Field(allow_inf_nan=False, description="The retriever's score (any sign).")
 
 
+class ExploreOption(BaseModel):
+    """Opt-in logged exploration (docs/counterfactual.md): with probability `epsilon`, swap
+    one adjacent pair among the top `depth` of the boosted ranking."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epsilon: float = Field(ge=0.0, le=1.0, description="Probability of a swap.")
+    depth: int = Field(10, ge=2, le=MAX_CANDIDATES, description="Top positions taking part.")
+    query_id: Identifier | None = Field(
+        None,
+        description="The id the search event will carry; the decision is a function of it "
+        "(a retried request gets the same order). Null: one is made and returned.",
+    )
+
+
 class BoostRequest(BaseModel):
     """The seed's rerank stage: candidates plus its `boost_by_interaction_count` config."""
 
@@ -89,6 +107,7 @@ class BoostRequest(BaseModel):
                         "time_window_days": 7,
                         "boost_multiplier": 1.2,
                     },
+                    "explore": {"epsilon": 0.05, "depth": 10, "query_id": "q_7f3a"},
                 }
             ]
         },
@@ -96,6 +115,9 @@ class BoostRequest(BaseModel):
 
     candidates: list[Candidate] = Field(min_length=1, max_length=MAX_CANDIDATES)
     boost_by_interaction_count: BoostConfig = Field(default_factory=BoostConfig)
+    explore: ExploreOption | None = Field(
+        None, description="Apply logged exploration to the boosted ranking; null: none."
+    )
 
 
 class BoostedItem(BaseModel):
@@ -108,7 +130,18 @@ class BoostedItem(BaseModel):
 
 
 class BoostResponse(BaseModel):
-    candidates: list[BoostedItem] = Field(description="Highest boosted score first.")
+    candidates: list[BoostedItem] = Field(
+        description="Highest boosted score first; with `explore`, the order to show (one "
+        "adjacent pair swapped when `exploration.swap` is set)."
+    )
+    query_id: str | None = Field(
+        None, description="With `explore`: the query_id to send the search event with."
+    )
+    exploration: Exploration | None = Field(
+        None,
+        description="With `explore`: the record to send in the search event's "
+        "`metadata.exploration`, with `results` in the order of `candidates`.",
+    )
 
 
 class TrendingEntry(BaseModel):
@@ -177,7 +210,15 @@ def popularity_router(reader: PopularityReader, settings: Settings) -> APIRouter
         divided, so a boost only ever moves an item up."""
         pairs = [(c.feature_id, c.score) for c in body.candidates]
         ranked = reader.boost(pairs, body.boost_by_interaction_count)
+        query_id: str | None = None
+        record: Exploration | None = None
+        if body.explore is not None:
+            query_id = body.explore.query_id or uuid4().hex
+            option = body.explore
+            ranked, record = explore(ranked, option.epsilon, option.depth, seeded_rng(query_id))
         return BoostResponse(
+            query_id=query_id,
+            exploration=record,
             candidates=[
                 BoostedItem(
                     feature_id=c.feature_id,
@@ -188,7 +229,7 @@ def popularity_router(reader: PopularityReader, settings: Settings) -> APIRouter
                     counts=c.counts,
                 )
                 for c in ranked
-            ]
+            ],
         )
 
     @router.get(
