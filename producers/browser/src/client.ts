@@ -47,10 +47,22 @@ export interface Options {
 
 export interface Search {
   query: string;
+  /** In the order shown (after any exploration swap). */
   results: string[];
   totalHits?: number;
   queryId?: string;
   metadata?: Meta;
+  /** The boost route's `exploration` record, passed through as returned (with its `query_id`
+   * as `queryId`); sent as `metadata.exploration` (docs/counterfactual.md). */
+  exploration?: Exploration;
+}
+
+/** A logged swap: with probability `epsilon` one adjacent pair among the top `depth` results
+ * was swapped; `swap` = j when positions j and j + 1 were, null when the list is as ranked. */
+export interface Exploration {
+  epsilon: number;
+  depth: number;
+  swap: number | null;
 }
 
 export interface Target {
@@ -203,7 +215,7 @@ export class Client {
       query: s.query,
       results: s.results,
       total_hits: s.totalHits ?? s.results?.length,
-      metadata: s.metadata,
+      metadata: s.exploration ? { ...s.metadata, exploration: s.exploration } : s.metadata,
     };
     const key = digest(JSON.stringify(body));
     const hit = this.dup(key, SEARCH_COLLAPSE_MS);
@@ -213,10 +225,12 @@ export class Client {
     }
     const queryId = (body.query_id ??= uuid(this.env.crypto)) as string;
     // Not expressible in the JSON Schema: schemas/events.py SearchEvent._hits_cover_results.
-    const extra =
-      (body.total_hits as number) < s.results?.length
+    const extra = [
+      ...((body.total_hits as number) < s.results?.length
         ? [`total_hits: must be >= number of results (${s.results.length}), got ${body.total_hits}`]
-        : [];
+        : []),
+      ...(s.exploration ? explorationErrors(s.exploration) : []),
+    ];
     if (!this.add("s", body, extra)) return undefined;
     this.mark(key, queryId);
     this.shown.set(queryId, s.results);
@@ -445,3 +459,21 @@ export class Client {
   }
 }
 
+/** The rules of schemas/exploration.py's record (not expressible in the JSON Schema, whose
+ * metadata is free-form): a record the estimators could not read is refused in the page. */
+function explorationErrors(x: Exploration): string[] {
+  const at = "metadata.exploration";
+  const errors: string[] = [];
+  if (typeof x.epsilon !== "number" || !(x.epsilon >= 0 && x.epsilon <= 1))
+    errors.push(`${at}.epsilon: must be between 0 and 1, got ${x.epsilon}`);
+  if (!Number.isInteger(x.depth) || x.depth < 2 || x.depth > 1000)
+    errors.push(`${at}.depth: must be an integer between 2 and 1000, got ${x.depth}`);
+  else {
+    const swap = x.swap ?? null;
+    if (swap !== null && (!Number.isInteger(swap) || swap < 0 || swap > x.depth - 2))
+      errors.push(`${at}.swap: must be null or an integer from 0 to depth - 2 (${x.depth - 2}), got ${swap}`);
+  }
+  for (const f of Object.keys(x))
+    if (!["epsilon", "depth", "swap"].includes(f)) errors.push(`${at}.${f}: is not a known field`);
+  return errors;
+}

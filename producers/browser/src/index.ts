@@ -11,7 +11,7 @@ import { Client, type Consent, type Options, type Search, type Target } from "./
 import { browserEnv } from "./env";
 
 export { Client } from "./client";
-export type { Consent, Meta, Options, Search, Target } from "./client";
+export type { Consent, Exploration, Meta, Options, Search, Target } from "./client";
 export type { Answer, Env } from "./env";
 export { browserEnv } from "./env";
 export { hashUserId, uuid } from "./ids";

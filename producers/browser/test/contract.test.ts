@@ -91,3 +91,31 @@ test("a double-fired click handler sends one click; a later click is its own", a
   await page.advance(1000);
   assert.equal(page.sent().length, 2);
 });
+
+test("an exploration record from the boost route travels in metadata.exploration", async () => {
+  const page = new FakePage();
+  const refused: string[][] = [];
+  const client = new Client({ ...OPTIONS, onInvalid: (errors) => refused.push(errors) }, page);
+  const exploration = { epsilon: 0.05, depth: 10, swap: 3 };
+  const shown = ["d0", "d1", "d2", "d4", "d3", "d5"];
+  const queryId = client.searched({
+    query: "earbuds", results: shown, totalHits: 40, queryId: "q_7f3a", exploration, metadata: { page: 1 },
+  }); // prettier-ignore
+  assert.equal(queryId, "q_7f3a");
+  const bad: [Record<string, unknown>, string][] = [
+    [{ epsilon: 1.5, depth: 10, swap: null }, "metadata.exploration.epsilon: must be between 0 and 1, got 1.5"],
+    [{ epsilon: 0.1, depth: 1, swap: null }, "metadata.exploration.depth: must be an integer between 2 and 1000"],
+    [{ epsilon: 0.1, depth: 5, swap: 4 }, "metadata.exploration.swap: must be null or an integer from 0 to depth - 2 (3), got 4"],
+    [{ epsilon: 0.1, depth: 5, swap: null, seed: 1 }, "metadata.exploration.seed: is not a known field"],
+  ]; // prettier-ignore
+  for (const [record, expected] of bad) {
+    const sent = client.searched({ query: "q", results: shown, exploration: record as never });
+    assert.equal(sent, undefined);
+    assert.ok(refused.at(-1)?.some((e) => e.startsWith(expected)), `${expected} not in ${refused.at(-1)}`);
+  }
+  await page.advance(2000);
+  const events = page.sent();
+  assert.equal(events.length, 1);
+  assert.deepEqual(events[0].metadata, { page: 1, exploration });
+  assert.deepEqual(events[0].results, shown);
+});
