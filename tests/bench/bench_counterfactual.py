@@ -2,6 +2,7 @@
 
     python tests/bench/bench_counterfactual.py [--events 10000000] [--keep | --reuse DIR]
     python tests/bench/bench_counterfactual.py --coverage-runs 100   # repeated simulations
+    python tests/bench/bench_counterfactual.py --skip-timing --exploration-cost   # click cost
 
 Timing: the events are generated inside chDB by bench_analytics' generator (the simulator's
 model: noisy ranker, examination 1/(position+1), clicks, purchases, 14 days). Measured:
@@ -22,6 +23,12 @@ Target: an estimate in under 30 s.
 Coverage: repeated seeded simulations (20,000 searches each), three candidates with known
 truth (the true value by running each on 100,000 fresh searches); the share of runs whose
 95 % interval contains the truth, per estimator, with the true propensities and with EM's.
+Exploration cost: what logged exploration (schemas.exploration) costs in clicks, from the
+simulator's truth (its examination curve and each shown result's click probability): per
+search, epsilon / (depth - 1) x sum over j < depth - 1 of (theta[j] - theta[j+1]) x (r[j] -
+r[j+1]), exact for one uniform adjacent swap, on 100,000 searches of the default (noisy,
+quality 0.5) ranker and of a sharp one (quality 0.9, no rank noise), for a grid of epsilon
+and depth; with the clicks per search without exploration, and the loss as a share of them.
 Figures go to benchmarks/results/counterfactual.jsonl.
 """
 
@@ -295,6 +302,39 @@ def coverage(runs: int, searches: int = 20_000) -> dict[str, Any]:
     }
 
 
+EXPLORATION_GRID: tuple[tuple[float, int], ...] = tuple(
+    (epsilon, depth) for epsilon in (0.02, 0.05, 0.1) for depth in (3, 5, 10)
+)
+RANKERS: dict[str, dict[str, float]] = {
+    "default": {},
+    "sharp": {"ranker_quality": 0.9, "rank_noise": 0.0},
+}
+
+
+def exploration_cost(searches: int = 100_000) -> dict[str, Any]:
+    """True clicks lost per search by exploration, per ranker and (epsilon, depth)."""
+    out: dict[str, Any] = {"searches": searches, "rankers": RANKERS, "cost": {}}
+    for label, knobs in RANKERS.items():
+        sim = Simulator(SimulationConfig(searches=searches, seed=17, **knobs))  # type: ignore[arg-type]
+        theta = sim.truth.examination
+        clicks, drops = [], []
+        for batch in sim.batches():
+            r = batch.relevance[:, : theta.size]
+            clicks.append((r * theta[None, :]).sum(axis=1))
+            drops.append((theta[:-1] - theta[1:])[None, :] * (r[:, :-1] - r[:, 1:]))
+        per_search = float(np.concatenate(clicks).mean())
+        drop = np.concatenate(drops).mean(axis=0)
+        rows = []
+        for epsilon, depth in EXPLORATION_GRID:
+            loss = epsilon / (depth - 1) * float(drop[: depth - 1].sum())
+            rows.append(
+                {"epsilon": epsilon, "depth": depth, "clicks_lost_per_search": loss,
+                 "share_of_clicks": loss / per_search}
+            )  # fmt: skip
+        out["cost"][label] = {"clicks_per_search": per_search, "grid": rows}
+    return out
+
+
 def main() -> None:
     load_before = [round(x, 2) for x in os.getloadavg()]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -303,6 +343,9 @@ def main() -> None:
     parser.add_argument("--reuse", type=Path, help="A folder kept by --keep: skip generation.")
     parser.add_argument("--coverage-runs", type=int, default=0, help="Also measure coverage.")
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument(
+        "--exploration-cost", action="store_true", help="Also the click cost of exploration."
+    )
     parser.add_argument(
         "--numpy", action="store_true", help="Also time the numpy path (minutes on 10M events)."
     )
@@ -351,6 +394,17 @@ def main() -> None:
         for key, value in sorted(cov["coverage"].items()):
             error = cov["mean_abs_relative_error"][key]
             print(f"coverage {key:18s} {value:.1%}  (mean |error| {error:.2%})")
+    if args.exploration_cost:
+        figures["exploration_cost"] = cost = exploration_cost()
+        for label, table in cost["cost"].items():
+            per_search = table["clicks_per_search"]
+            print(f"exploration cost, {label} ranker ({per_search:.4f} clicks/search):")
+            for row in table["grid"]:
+                print(
+                    f"  epsilon {row['epsilon']:<5} depth {row['depth']:>2}: "
+                    f"{row['clicks_lost_per_search']:.6f} clicks/search "
+                    f"({row['share_of_clicks']:.4%})"
+                )
     print(orjson.dumps(figures).decode())
     record("counterfactual", figures, load_before=load_before)
 
