@@ -18,22 +18,18 @@ carrying the user id.
 from __future__ import annotations
 
 import builtins
-import logging
 from datetime import datetime
 from uuid import UUID
 
-import redis
-
 from interaction_pipeline._context import current_backend, current_settings
-from schemas.errors import RedisUnavailableError
+from interaction_pipeline.linked_ids import linked_anonymous_ids
 from sinks import DeletionReport, InteractionFilter, InteractionQueries, StoredInteraction
 from sinks import delete_interaction as _delete_interaction
+from stream_processors import connection
 from stream_processors.identity import IdentityLinks
 from stream_processors.keys import RedisKeys
 
 __all__ = ["StoredInteraction", "count", "delete", "get", "list"]
-
-log = logging.getLogger("interaction_pipeline.interactions")
 
 
 def _queries() -> InteractionQueries:
@@ -41,23 +37,14 @@ def _queries() -> InteractionQueries:
 
 
 def _linked(user_id: str | None, linked: bool | None) -> builtins.list[str]:
-    """The anonymous ids (as stored) linked to the user: required (`True`), when Redis
-    answers (`None`: a warning otherwise, the user's own rows are still read), or not."""
+    """The anonymous ids (as stored) linked to the user (interaction_pipeline.linked_ids)."""
     if user_id is None or linked is False:
         return []
     settings = current_settings()
-    client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis.url, socket_timeout=5)
+    client = connection.redis_client(settings, socket_timeout=5)
     try:
         links = IdentityLinks(client, RedisKeys(settings.redis.key_prefix))
-        return links.anonymous_ids(settings.privacy.hasher(user_id))
-    except redis.RedisError as exc:
-        if linked is None:
-            log.warning("Redis does not answer (%s): rows of linked anonymous ids left out", exc)
-            return []
-        raise RedisUnavailableError(
-            f"Redis does not answer ({exc}): the user's linked anonymous ids are unknown; "
-            "pass linked=False to read only the rows carrying the user id"
-        ) from exc
+        return linked_anonymous_ids(links, settings.privacy.hasher(user_id), linked)
     finally:
         client.close()
 

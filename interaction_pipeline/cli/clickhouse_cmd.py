@@ -26,6 +26,7 @@ from rich.table import Table
 
 from interaction_pipeline.cli.context import console, err_console, get_settings, print_json
 from interaction_pipeline.erasure import Erasure, JobStore
+from interaction_pipeline.linked_ids import linked_anonymous_ids
 from interaction_pipeline.users import forget_user
 from pipeline_runtime.processes import tune_gc
 from schemas.errors import ServiceUnavailableError
@@ -314,6 +315,15 @@ def _filter(
         raise typer.BadParameter(str(exc)) from None
 
 
+def _linked_ids(settings: Settings, user_id: str, linked: bool | None) -> list[str]:
+    client = redis_client(settings, socket_timeout=5)
+    try:
+        links = IdentityLinks(client, RedisKeys(settings.redis.key_prefix))
+        return linked_anonymous_ids(links, settings.privacy.hasher(user_id), linked)
+    finally:
+        client.close()
+
+
 def list_cmd(
     feature_id: FeatureOption = None,
     user_id: UserOption = None,
@@ -328,11 +338,23 @@ def list_cmd(
     cursor: Annotated[
         str | None, typer.Option(help="Keyset paging: next_cursor of the previous page.")
     ] = None,
+    linked: Annotated[
+        bool | None,
+        typer.Option(
+            "--linked/--no-linked",
+            help="With --user-id, the rows of the anonymous ids linked to the user (identify) "
+            "too. Unset: when Redis answers; --linked: always (exit 1 when Redis does not "
+            "answer); --no-linked: only rows carrying the user id.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List interactions, newest first (the seed's GET /v1/retrievers/interactions)."""
     settings = get_settings()
     flt = _filter(feature_id, user_id, session_id, types, days, query)
+    if user_id is not None and linked is not False:
+        flt = flt.model_copy(update={"anonymous_ids": _linked_ids(settings, user_id, linked)})
     with _backend(settings) as backend:
         queries = InteractionQueries(backend, hasher=settings.privacy.hasher)
         try:

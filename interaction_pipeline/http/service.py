@@ -62,13 +62,14 @@ def build_app(settings: Settings, *, bridge: ProducerBridge | None = None) -> Fa
             refresh_s=settings.erasure.refresh_s,
         )
         bridge = ProducerBridge(settings, tombstones=tombstones)
+    links = IdentityLinks(redis_client, RedisKeys(settings.redis.key_prefix))
     routers = [
         popularity_router(reader, settings),
-        interactions_router(backend, hasher=settings.privacy.hasher),
+        interactions_router(backend, hasher=settings.privacy.hasher, links=links),
         users_router(
             Erasure(settings, backend, redis_client),
             hasher=settings.privacy.hasher,
-            links=IdentityLinks(redis_client, RedisKeys(settings.redis.key_prefix)),
+            links=links,
             wait_s=settings.erasure.request_wait_s,
         ),
     ]

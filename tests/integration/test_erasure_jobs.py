@@ -13,13 +13,19 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 import interaction_pipeline
 from interaction_pipeline import interactions
+from interaction_pipeline.cli.main import app as cli_app
 from interaction_pipeline.erasure import Erasure
+from interaction_pipeline.http.routes.interactions import interactions_router
 from producers import InteractionProducer
 from schemas.errors import SuppressedUserError
 from schemas.events import InteractionEvent
@@ -326,3 +332,21 @@ def test_interactions_list_follows_the_person_across_login(
         )
     finally:
         interaction_pipeline.configure(None)
+    person = sorted(str(e.event_id) for e in before_login + after_login)
+    own = sorted(str(e.event_id) for e in after_login)
+    # The same rule over HTTP (GET ?user_id=) and the CLI (`interactions list --user-id`).
+    with backend_for(hashed) as backend:
+        api = FastAPI()
+        links = IdentityLinks(client, RedisKeys(hashed.redis.key_prefix))
+        api.include_router(interactions_router(backend, hasher=hashed.privacy.hasher, links=links))
+        http = TestClient(api)
+        for params, expected in (({}, person), ({"linked": "false"}, own)):
+            page = http.get("/v1/retrievers/interactions", params={"user_id": "frank", **params})
+            assert page.status_code == 200, page.text
+            assert sorted(item["event_id"] for item in page.json()["items"]) == expected
+    for flag, expected in (([], person), (["--no-linked"], own)):
+        listed = CliRunner().invoke(
+            cli_app, ["list", "--user-id", "frank", *flag, "--json"], env=hashed.environment()
+        )
+        assert listed.exit_code == 0, listed.output
+        assert sorted(item["event_id"] for item in orjson.loads(listed.output)["items"]) == expected

@@ -23,6 +23,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from interaction_pipeline.http.models import DeletionResult
+from interaction_pipeline.linked_ids import linked_anonymous_ids
 from schemas.events import Identifier, TypeName
 from schemas.privacy import UserIdHasher
 from sinks import (
@@ -33,6 +34,7 @@ from sinks import (
     StoredInteraction,
     delete_interaction,
 )
+from stream_processors.identity import IdentityLinks
 
 _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     422: {"description": "An argument is invalid; `detail` names it."},
@@ -49,8 +51,11 @@ class InteractionList(BaseModel):
     )
 
 
-def interactions_router(backend: ClickHouseBackend, *, hasher: UserIdHasher) -> APIRouter:
-    """Routes over `backend`; user ids in filters are hashed as producers hash them."""
+def interactions_router(
+    backend: ClickHouseBackend, *, hasher: UserIdHasher, links: IdentityLinks
+) -> APIRouter:
+    """Routes over `backend`; user ids in filters are hashed as producers hash them, and a
+    user's rows include those of the anonymous ids `links` ties to them (identify)."""
     router = APIRouter(tags=["stored interactions"], responses=_ERRORS)
     queries = InteractionQueries(backend, hasher=hasher)
 
@@ -89,12 +94,22 @@ def interactions_router(backend: ClickHouseBackend, *, hasher: UserIdHasher) -> 
             str | None,
             Query(max_length=512, description="`next_cursor` of the previous page (stable)."),
         ] = None,
+        linked: Annotated[
+            bool | None,
+            Query(
+                description="With user_id, the rows of the anonymous ids linked to the user "
+                "(identify) too. Unset: when Redis answers; true: always (503 when Redis does "
+                "not answer); false: only rows carrying the user id."
+            ),
+        ] = None,
     ) -> InteractionList:
         """The seed's `?feature_id=`, `?user_id=&limit=50`, `?interaction_type=&days=` and
         `?page=&page_size=` (up to 1,000); `cursor` pages stably while new events arrive."""
+        stored_user = None if user_id is None else hasher(user_id)
         flt = InteractionFilter(
             feature_id=feature_id,
             user_id=user_id,
+            anonymous_ids=linked_anonymous_ids(links, stored_user, linked),
             session_id=session_id,
             retriever_id=retriever_id,
             interaction_type=interaction_type or [],
