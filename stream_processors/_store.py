@@ -2,8 +2,9 @@
 
 Two pipelined round trips per batch:
 
-1. one EVALSHA of apply.lua per (feature, partition) and one of history.lua per user. The
-   apply script is where exactly-once happens (see its header and the README);
+1. apply.lua for the (feature, partition) groups and history.lua for the users, many per
+   EVALSHA (one cluster slot per call, `_grouping.py`). The apply script is where
+   exactly-once happens, per feature (see its header and the README);
 2. the absolute window counts those scripts return, written to the trending sets, and each
    feature's next sweep time to its partition's due index (one publish.lua call). Absolute
    values make this step idempotent: if the worker dies between 1 and 2, the redelivered batch
@@ -32,7 +33,8 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from schemas.interaction_types import TypeRegistry
 from schemas.settings import Settings
-from stream_processors._plan import Plan
+from stream_processors._grouping import call_groups
+from stream_processors._plan import FeatureEvents, Plan
 from stream_processors._scripts import EXPIRY_SLACK_MS, Script, scripts
 from stream_processors._trending import REMOVE, TrendingLayout
 from stream_processors._windows import HOURS_PER_DAY, Clock, check_windows, now_ms
@@ -46,6 +48,14 @@ _DUE_ROUNDS: Final = 200
 """At most this many due batches per partition and sweep call; the next call goes on."""
 _EVENT: Final = struct.Struct(">qi16s")
 """offset, hour bucket, event_id; followed by the comma-separated types and a zero byte."""
+_FEATURE: Final = struct.Struct(">BH")
+"""Before a feature's events: full (1: send every count), position of its offset field."""
+APPLY_MAX_FEATURES: Final = 200
+APPLY_MAX_EVENTS: Final = 5_000
+"""Most (feature, partition) groups and events per apply.lua call: Redis runs one script at a
+time, so a call is kept to a few milliseconds, and the per-call cost is spread thin by then."""
+HISTORY_MAX_USERS: Final = 500
+"""Most users per history.lua call."""
 _RESET: Final = 2
 """apply.lua's `is_full` when an erasure changed the feature since the worker last saw it."""
 _DUE_UNCHANGED: Final = -2
@@ -93,9 +103,12 @@ class SharedSetWrites:
         self.lines.append(f"{index}\t{score}\t{member}")
 
 
-def _events_blob(events: list[tuple[int, bytes, int, list[str]]]) -> bytes:
+def _feature_arg(
+    full: bool, field_at: int, events: list[tuple[int, bytes, int, list[str]]]
+) -> bytes:
+    """One feature's ARGV entry of apply.lua: its header, then its events."""
     pack = _EVENT.pack
-    return b"".join(
+    return _FEATURE.pack(full, field_at) + b"".join(
         [
             pack(offset, hour, event_id) + ",".join(types).encode() + b"\0"
             for offset, event_id, hour, types in events
@@ -149,10 +162,9 @@ class PopularityStore:
     def _window_args(self, now: int) -> list[int]:
         return [now, self._keep_hours, len(self._windows), *self._windows]
 
-    def _apply_params(self, now: int, topic: str, partition: int) -> str:
+    def _apply_params(self, now: int) -> str:
         days = " ".join(map(str, self._windows))
-        field = offset_field(topic, partition)
-        return f"{now} {self._keep_hours} {self._dedupe_ms} {field} {days}"
+        return f"{now} {self._keep_hours} {self._dedupe_ms} {days}"
 
     # -- batches ---------------------------------------------------------------------------
     async def apply(self, plan: Plan) -> ApplyResult:
@@ -180,46 +192,79 @@ class PopularityStore:
     async def run_scripts(self, plan: Plan) -> tuple[ApplyResult, SharedSetWrites]:
         """Step 1: counts, watermarks and history; returns what step 2 must write."""
         self._start()
-        calls: list[tuple[Script, list[str], list[Any]]] = []
-        owners: list[tuple[str, str, int]] = []
-        params: dict[tuple[str, int], str] = {}
-        published = self._published
-        for (feature_id, topic, partition), feature in plan.features.items():
-            position = (topic, partition)
-            param = params.get(position)
-            if param is None:
-                param = params[position] = self._apply_params(plan.now_ms, topic, partition)
-            full = "0" if feature_id in published else "1"
-            args = [param, full, _events_blob(feature.events)]
-            calls.append((self._scripts.apply, self._keys.feature_keys(feature_id), args))
-            owners.append((feature_id, topic, partition))
-        cutoff = plan.now_ms - self._history_ms
-        histories = [(self._keys.user_history(u), m) for u, m in plan.history.items()]
-        histories += [
-            (self._keys.anonymous_history(a), m) for a, m in plan.anonymous_history.items()
-        ]
-        for key, members in histories:
-            entries = "\n".join(f"{score}\t{member}" for member, score in members.items())
-            calls.append((self._scripts.history, [key], [cutoff, self._history_ms, entries]))
+        groups = list(plan.features.values())
+        calls = self._apply_calls(plan.now_ms, groups)
+        applies = len(calls)
+        calls += self._history_calls(plan)
         replies = await self._run(calls)
-        result = ApplyResult(features=len(owners))
+        per_group = [reply for call in replies[:applies] for reply in call]
+        result = ApplyResult(features=len(groups))
         changes = SharedSetWrites()
-        for (feature_id, topic, partition), reply in zip(owners, replies, strict=False):
+        for feature, reply in zip(groups, per_group, strict=True):
             due, applied, replayed, duplicates, full_reply, counts = reply
             result.applied += applied
             result.replayed += replayed
             result.duplicates += duplicates
             self._collect(
                 changes,
-                feature_id,
-                topic,
-                partition,
+                feature.feature_id,
+                feature.topic,
+                feature.partition,
                 int(due),
                 counts,
                 bool(full_reply),
                 reset=full_reply == _RESET,
             )
         return result, changes
+
+    def _apply_calls(
+        self, now: int, groups: list[FeatureEvents]
+    ) -> list[tuple[Script, list[str], list[Any]]]:
+        """apply.lua calls for these groups; their replies come back in this order."""
+        keys = [self._keys.feature_keys(g.feature_id) for g in groups]
+        params = self._apply_params(now)
+        calls: list[tuple[Script, list[str], list[Any]]] = []
+        for members in call_groups(
+            [k[0] for k in keys],
+            [len(g.events) for g in groups],
+            cluster=is_cluster(self._redis),
+            max_items=APPLY_MAX_FEATURES,
+            max_size=APPLY_MAX_EVENTS,
+        ):
+            fields: dict[str, int] = {}
+            call_keys: list[str] = []
+            args: list[Any] = [params, ""]
+            for i in members:
+                group = groups[i]
+                field = offset_field(group.topic, group.partition)
+                at = fields.setdefault(field, len(fields) + 1)
+                call_keys += keys[i]
+                full = group.feature_id not in self._published
+                args.append(_feature_arg(full, at, group.events))
+            args[1] = " ".join(fields)
+            calls.append((self._scripts.apply, call_keys, args))
+        return calls
+
+    def _history_calls(self, plan: Plan) -> list[tuple[Script, list[str], list[Any]]]:
+        cutoff = plan.now_ms - self._history_ms
+        histories = [(self._keys.user_history(u), m) for u, m in plan.history.items()]
+        histories += [
+            (self._keys.anonymous_history(a), m) for a, m in plan.anonymous_history.items()
+        ]
+        calls: list[tuple[Script, list[str], list[Any]]] = []
+        for members in call_groups(
+            [key for key, _ in histories],
+            [len(m) for _, m in histories],
+            cluster=is_cluster(self._redis),
+            max_items=HISTORY_MAX_USERS,
+            max_size=APPLY_MAX_EVENTS,
+        ):
+            args: list[Any] = [cutoff, self._history_ms]
+            for i in members:
+                entries = histories[i][1].items()
+                args.append("\n".join(f"{score}\t{member}" for member, score in entries))
+            calls.append((self._scripts.history, [histories[i][0] for i in members], args))
+        return calls
 
     async def _run(self, calls: list[tuple[Script, list[str], list[Any]]]) -> list[Any]:
         """EVALSHA everything in one pipeline; load scripts and redo it all after NOSCRIPT."""

@@ -359,3 +359,59 @@ def test_one_store_across_batches_publishes_the_same_trending_as_full_recounts(
     assert dict(merged[(7, None)]) == weighted
     assert dict(merged[(7, "skip")]) == {"a": 1.0, "b": 1.0}
     assert dict(merged[(1, "skip")]) == {"a": 1.0}
+
+
+class _RecordingStore(PopularityStore):
+    """Notes each script call (name, number of keys) on its way to Redis."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[str, int]] = []
+
+    async def _run(self, calls: list[Any]) -> list[Any]:
+        self.calls += [(script.name, len(keys)) for script, keys, _ in calls]
+        return await super()._run(calls)
+
+
+def test_one_apply_call_fences_each_feature_by_its_own_watermark(driver: StoreDriver) -> None:
+    """Many features share one apply.lua call, and each is skipped up to its own (feature,
+    partition) watermark: a redelivery spanning two applied batches, plus new events, on two
+    partitions, counts every event exactly once."""
+    settings = driver.settings
+    topic = settings.topics.interactions
+
+    def at(partition: int, offset: int, feature_id: str) -> Record:
+        (made,) = driver.records([event(feature_id, NOW)])
+        return Record(topic, partition, offset, made.key, made.value)
+
+    # "a" on both partitions, its partition-1 offset below its partition-0 watermark.
+    first = [at(0, 0, "a"), at(0, 1, "b"), at(1, 0, "x")]
+    second = [at(0, 2, "a"), at(0, 3, "c"), at(1, 1, "a"), at(1, 2, "x"), at(1, 3, "y")]
+    new = [at(0, 4, "b"), at(0, 5, "d"), at(1, 4, "y"), at(1, 5, "x")]
+    store_calls: list[tuple[str, int]] = []
+
+    async def apply(records: list[Record]) -> Any:
+        client = aioredis.Redis.from_url(settings.redis.url)
+        store = _RecordingStore(client, settings, clock=clock_at(NOW))
+        try:
+            return await store.apply(Planner(settings).plan(records, int(NOW.timestamp() * 1000)))
+        finally:
+            store_calls[:] = store.calls
+            await client.aclose()
+
+    asyncio.run(apply(first))
+    asyncio.run(apply(second))
+    redelivered = asyncio.run(apply(first + second + new))
+    assert ("apply", 4 * 7) in store_calls  # seven (feature, partition) groups, one call
+    assert [name for name, _ in store_calls].count("apply") == 1
+    assert (redelivered.applied, redelivered.replayed) == (4, 8)
+    features = ["a", "b", "c", "d", "x", "y"]
+    counts = driver.reader(NOW).counts(features, ["click"], 7)
+    assert {f: c["click"] for f, c in counts.items()} == {
+        "a": 3,
+        "b": 2,
+        "c": 1,
+        "d": 1,
+        "x": 3,
+        "y": 2,
+    }
