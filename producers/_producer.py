@@ -24,7 +24,7 @@ from producers._config import producer_config
 from producers._delivery import BulkResult, DeliveryError, DeliveryFailure
 from schemas.errors import DeliveryTimeoutError, ProducerQueueFullError, SuppressedUserError
 from schemas.events import Event, InteractionEvent, SearchEvent
-from schemas.fast_validation import validate_event
+from schemas.fast_validation import fast_interaction, validate_event
 from schemas.privacy import hash_user_id
 from schemas.settings import Settings
 from schemas.suppression import ANONYMOUS_PREFIX, TombstoneSource
@@ -92,11 +92,16 @@ class InteractionProducer:
             event = validate_event(model, event, self._validation_context)
         elif not isinstance(event, model):
             raise TypeError(f"expected {model.__name__} or a mapping, got {type(event).__name__}")
+        return self._as_stored(event)
+
+    def _as_stored(self, event: Event) -> Event:
+        """Ids hashed when a key is set; refused when its user was forgotten."""
         if self._hmac_key and (event.user_id is not None or event.anonymous_id is not None):
             event = event.model_copy(update=self._hashed_ids(event))
-        reason = self._refusal(event)
-        if reason is not None:
-            raise SuppressedUserError(reason)
+        if self._tombstones is not None:
+            reason = self._refusal(event)
+            if reason is not None:
+                raise SuppressedUserError(reason)
         return event
 
     def _hashed_ids(self, event: Event) -> dict[str, str]:
@@ -133,8 +138,13 @@ class InteractionProducer:
 
     # -- sending ---------------------------------------------------------------------------
     def send(self, event: EventInput) -> InteractionEvent:
-        """Queue one interaction; returns the event as sent (with its event_id and timestamp)."""
-        prepared = self._prepare(InteractionEvent, event)
+        """Queue one interaction; returns the event as sent (with its event_id and timestamp).
+
+        A dict the fast path accepts (nearly every event) skips `_prepare`'s dispatch; any
+        other input, and every rejection, goes through it and the model.
+        """
+        fast = fast_interaction(event, self._validation_context) if type(event) is dict else None
+        prepared = self._prepare(InteractionEvent, event) if fast is None else self._as_stored(fast)
         assert isinstance(prepared, InteractionEvent)
         self._produce(prepared, None, None)
         return prepared
@@ -192,7 +202,7 @@ class InteractionProducer:
         else:
             callback = partial(self._report, event)
         value = encode(event)
-        deadline = time.monotonic() + _QUEUE_FULL_MAX_WAIT_S
+        deadline = 0.0  # set on the first full queue: a clock read per event costs
         while True:
             try:
                 self._producer.produce(
@@ -201,7 +211,10 @@ class InteractionProducer:
                 break
             except BufferError:
                 # librdkafka's local queue is full: serve delivery reports to make room.
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + _QUEUE_FULL_MAX_WAIT_S
+                elif now > deadline:
                     raise ProducerQueueFullError(
                         f"the producer queue stayed full for {_QUEUE_FULL_MAX_WAIT_S:.0f} s: "
                         "Kafka is not acknowledging events (is it up?)"

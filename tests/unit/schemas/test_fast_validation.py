@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas.events import InteractionEvent, SearchEvent
-from schemas.fast_validation import fast_interaction, validate_event
+from schemas.fast_validation import fast_interaction, fast_interaction_json, validate_event
 from schemas.ids import new_event_id
 from schemas.validation import describe
 from schemas.wire import encode
@@ -362,3 +362,103 @@ def test_encode_of_a_search_event_writes_what_model_dump_writes(
         assume(False)
         return
     assert encode(event) == orjson.dumps(event.model_dump(), option=orjson.OPT_UTC_Z)
+
+
+# -- bytes: the sink's path ---------------------------------------------------------------
+_FRAGMENTS = [
+    '"position":5',
+    '"position":5.0',
+    '"position":true',
+    '"position":-0',
+    '"position":1e2',
+    '"event_id":null',
+    '"timestamp":null',
+    '"user_id":null',
+    '"user_id":"\\u0041\\u00e9"',
+    '"user_id":"\\ud800"',
+    '"user_id":"a\\nb"',
+    '"feature_id":"doc"',
+    '"interaction_type":"click"',
+    '"interaction_type":["click","click"]',
+    '"metadata":{"n":123456789012345678901234567890}',
+    '"metadata":{"n":1e400}',
+    '"metadata":{"n":NaN}',
+    '"metadata":{"d":1,"d":2}',
+    '"metadata":{"duration_ms":-0.0,"query":"\\u0071"}',
+    '"metadata":{"duration_ms":86400000.0000001}',
+    '"schema_version":1.0',
+    '"extra":1',
+]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, UUID | datetime):
+        return str(value)
+    if isinstance(value, set | tuple):
+        return list(value)
+    raise TypeError
+
+
+@st.composite
+def wire_payloads(draw: st.DrawFn) -> bytes:
+    """A message as the sink reads it: an input dict as JSON, at times with a fragment
+    spliced in (a repeated key, a number or escape the two JSON readers might take apart)."""
+    data = draw(interaction_inputs())
+    try:
+        payload = orjson.dumps(
+            data,
+            default=_json_default,
+            option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z,
+        )
+    except TypeError:
+        payload = b'{"feature_id":"d","interaction_type":["click"]}'
+    kind = draw(st.integers(0, 3))
+    if kind == 1 and payload.startswith(b"{") and payload != b"{}":
+        fragment = draw(st.sampled_from(_FRAGMENTS)).encode()
+        at_end = draw(st.booleans())
+        if at_end:
+            payload = payload[:-1] + b"," + fragment + b"}"
+        else:
+            payload = b"{" + fragment + b"," + payload[1:]
+    elif kind == 2:
+        payload = draw(st.sampled_from([b"[]", b"{}", b"null", b"{", b"\xff", b" {} "]))
+    return payload
+
+
+def _model_or_error_json(payload: bytes, context: Any) -> InteractionEvent | ValidationError:
+    try:
+        return InteractionEvent.model_validate_json(payload, context=context)
+    except ValidationError as exc:
+        return exc
+
+
+@PROPERTY
+@given(wire_payloads(), contexts)
+def test_fast_json_accepts_only_what_the_model_accepts_and_builds_the_same(
+    payload: bytes, context: Any
+) -> None:
+    fast = fast_interaction_json(payload, context)
+    model = _model_or_error_json(payload, context)
+    if fast is not None:
+        assert isinstance(model, InteractionEvent), (
+            f"fast path accepted what the model rejects: {model}"
+        )
+        assert_same_event(fast, model, orjson.loads(payload))
+
+
+def test_what_the_wire_writes_takes_the_fast_json_path() -> None:
+    for microsecond in (0, 5, 999_999):
+        event = InteractionEvent(
+            feature_id="d",
+            interaction_type=["click", "long_view"],
+            position=0,
+            user_id="u",
+            metadata={"duration_ms": 1.5, "query": "q"},
+            timestamp=FIXED_NOW.replace(microsecond=microsecond),
+        )
+        payload = encode(event)
+        fast = fast_interaction_json(payload)
+        assert fast is not None and fast == event
+        model = InteractionEvent.model_validate_json(payload)
+        assert_same_event(fast, model, orjson.loads(payload))
+        assert fast.model_fields_set == set(InteractionEvent.model_fields)
