@@ -51,6 +51,7 @@ from interaction_pipeline.counterfactual._exploration import (
 )
 from interaction_pipeline.counterfactual._logs import METRICS, LoggedSearches, Metric, from_arrow
 from interaction_pipeline.counterfactual._pushdown import (
+    SqlCandidate,
     SqlEstimate,
     SqlOrder,
     estimate_in_sql,
@@ -68,6 +69,7 @@ from interaction_pipeline.counterfactual._simulated import (
     simulated_logs,
     true_values,
 )
+from interaction_pipeline.counterfactual._sql_boost import SqlBoost
 from schemas.exploration import Exploration, explore
 
 __all__ = [
@@ -95,6 +97,8 @@ __all__ = [
     "Scorer",
     "ScorerCandidate",
     "SimulatedExploration",
+    "SqlBoost",
+    "SqlCandidate",
     "SqlEstimate",
     "SqlOrder",
     "StaticCounts",

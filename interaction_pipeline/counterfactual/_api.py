@@ -22,7 +22,11 @@ from interaction_pipeline.counterfactual._counts import TimelineCounts
 from interaction_pipeline.counterfactual._exploration import combine, swap_propensities
 from interaction_pipeline.counterfactual._load import ClickHouseTimelines, load_logs
 from interaction_pipeline.counterfactual._logs import LoggedSearches, Metric
-from interaction_pipeline.counterfactual._pushdown import SqlEstimate, SqlOrder, estimate_in_sql
+from interaction_pipeline.counterfactual._pushdown import (
+    SqlCandidate,
+    SqlEstimate,
+    estimate_in_sql,
+)
 from interaction_pipeline.counterfactual._report import (
     CounterfactualReport,
     EvaluationOptions,
@@ -71,7 +75,7 @@ class OfflineEvaluation:
 
     def estimate(
         self,
-        order: SqlOrder,
+        order: SqlCandidate,
         date_range: DateRange | str = "last_30_days",
         *,
         metric: Metric = "clicks",
@@ -102,7 +106,7 @@ class OfflineEvaluation:
 
     def run_sql(
         self,
-        orders: Sequence[SqlOrder],
+        orders: Sequence[SqlCandidate],
         date_range: DateRange | str = "last_30_days",
         *,
         retriever: str | None = None,

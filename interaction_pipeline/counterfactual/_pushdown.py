@@ -43,6 +43,7 @@ from interaction_pipeline.counterfactual._estimators import (
 )
 from interaction_pipeline.counterfactual._logs import Metric
 from interaction_pipeline.counterfactual._report import CandidateResult, EvaluationOptions, decide
+from interaction_pipeline.counterfactual._sql_boost import SqlBoost
 from schemas.errors import InvalidArgumentError
 
 SQL_NAME: Final = "counterfactual_estimate"
@@ -125,18 +126,24 @@ def md5_folds(query_ids: pa.Array | Sequence[str]) -> np.ndarray:
     )
 
 
-def statement(order: SqlOrder) -> str:
-    """counterfactual_estimate.sql with the candidate's key in place of the logged order."""
+SqlCandidate = SqlOrder | SqlBoost
+"""What the SQL path estimates: a sort key, or a boost config replayed with its counts."""
+
+
+def statement(order: SqlCandidate) -> str:
+    """counterfactual_estimate.sql with the candidate's key in place of the logged order
+    (and, for a boost, the counts joined in)."""
     text = sql_text(SQL_NAME)
     if _ORDER_KEY not in text:  # pragma: no cover - a broken shipped file
         raise RuntimeError(f"{SQL_NAME}.sql lost its order-key marker")
-    return text.replace(_ORDER_KEY, f"({order.key})")
+    text = text.replace(_ORDER_KEY, f"({order.key})")
+    return order.fill(text) if isinstance(order, SqlBoost) else text
 
 
 def estimate_in_sql(
     runner: QueryRunner,
     date_range: DateRange,
-    order: SqlOrder,
+    order: SqlCandidate,
     theta: np.ndarray,
     *,
     metric: Metric = "clicks",
@@ -165,6 +172,8 @@ def estimate_in_sql(
         prior_strength=prior_strength,
         support_ratio=support_ratio,
     )
+    if isinstance(order, SqlBoost):
+        params |= order.params(runner, date_range, retriever, k)
     sql = statement(order)
     if runner.dedupe:
         sql = f"{sql.rstrip()}\nSETTINGS final = 1"

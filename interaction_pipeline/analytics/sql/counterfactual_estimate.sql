@@ -10,6 +10,9 @@
 -- retriever filter, positions past a list's end dropped). Lists must not repeat a document
 -- (`repeated` counts those that do; the caller refuses them). Cross-fitting folds are
 -- reinterpretAsUInt8(MD5(query_id)) % 2, which a numpy caller can reproduce.
+-- A boost candidate (counterfactual/_sql_boost.py) also fills the two `boost` markers: the
+-- counts of counterfactual_boost_counts.sql joined per search (`counts`, aligned with
+-- `shown`) and the logged `scores`, which its sort key reads.
 --
 -- The metric is 0/1 per position: any interaction of metric_types there (engaged_types for
 -- clicks, conversion_types for conversions); the type-weighted reward stays on the numpy path.
@@ -39,6 +42,7 @@ WITH
             arraySort((slot, pos) -> pos, positions, order) AS targets,
             arrayUniq(shown) < len AS repeated,
             arrayMap(p -> toFloat64(bitTest(r.mask, p)), positions) AS outcomes
+            /* boost columns */
         FROM search_events AS s
         LEFT JOIN
         (
@@ -55,6 +59,7 @@ WITH
                        AND ifNull(duration_ms, 0) >= {long_view_ms:UInt32}))
             GROUP BY search_key
         ) AS r ON cityHash64(s.query_id) = r.search_key
+        /* boost join */
         WHERE s.timestamp >= range_start AND s.timestamp < range_end
           AND length(s.results) > 0
           AND ({retriever:String} = '' OR s.retriever_id = {retriever:String})

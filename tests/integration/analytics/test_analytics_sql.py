@@ -53,6 +53,11 @@ EXTRA = {
     "theta": [1.0, 0.5, 0.33],
     "prior_strength": 1.0,
     "support_ratio": 0.5,
+    # counterfactual_boost_counts.sql
+    "boost_type_names": "click,purchase",
+    "boost_type_weights": "1,5",
+    "window_ms": 7 * 24 * 3_600_000,
+    "counts_start": "2024-12-24",
 }
 RANGE = DateRange.parse("last_7_days")
 

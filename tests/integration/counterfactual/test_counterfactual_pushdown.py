@@ -20,6 +20,7 @@ from interaction_pipeline.counterfactual import (
     LoggedSearches,
     Metric,
     OfflineEvaluation,
+    SqlBoost,
     SqlOrder,
     estimate_in_sql,
     md5_folds,
@@ -27,6 +28,7 @@ from interaction_pipeline.counterfactual import (
 from interaction_pipeline.counterfactual._candidates import order_by_scores
 from producers.simulator import SimulationConfig, Simulator
 from schemas.errors import InvalidArgumentError
+from stream_processors import BoostConfig
 from tests.analytics_support import chdb_settings, insert_events, migrated_backend
 
 pytestmark = pytest.mark.integration
@@ -102,3 +104,47 @@ def test_offline_evaluation_estimate_fits_the_propensities_itself(
     got = evaluation.estimate(SqlOrder("reversed", "-pos"), RANGE, k=K)
     assert got.differences["dr"].high < 0  # reversing the lists loses clicks
     assert 0.6 * got.logged < got.estimates["dr"].value < 0.95 * got.logged
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        BoostConfig(boost_multiplier=2.0, half_saturation=5.0),
+        BoostConfig(
+            interaction_types=["click", "long_view", "purchase"],
+            time_window_days=1,
+            boost_multiplier=3.0,
+        ),
+    ],
+)
+def test_boost_on_the_sql_path_equals_the_numpy_replay(
+    evaluation: OfflineEvaluation, config: BoostConfig
+) -> None:
+    # The counts at each search's time from counterfactual_boost_counts.sql, and the boosted
+    # order as a sort key, against BoostCandidate + TimelineCounts on the same chDB folder.
+    logs = evaluation.logs(RANGE, k=K)
+    theta = 1.0 / (np.arange(K) + 1.0) ** 0.8
+    assert logs.query_ids is not None
+    candidate = evaluation.boost(config)
+    ranked = candidate.rank(logs)
+    evaluator = Evaluator(logs, theta, fold=md5_folds(logs.query_ids))
+    policy = evaluator.score("boost", ranked)
+    logged = evaluator.score("logged", logs.shown.copy())
+    assert 0.2 < policy.changed_share < 1.0  # the boost moves some lists, not all
+
+    got = estimate_in_sql(evaluation.runner, RANGE, SqlBoost(config), theta, k=K)
+
+    assert got.searches == logs.n
+    assert got.changed_share == pytest.approx(policy.changed_share, rel=1e-9)
+    for estimator in ESTIMATORS:
+        want = evaluator.estimate(policy, estimator, "clicks")
+        diff = evaluator.difference(policy, logged, estimator, "clicks")
+        for field in ("value", "std_error", "low", "high"):
+            assert getattr(got.estimates[estimator], field) == pytest.approx(
+                getattr(want, field), rel=1e-7, abs=1e-12
+            ), (estimator, field)
+            assert getattr(got.differences[estimator], field) == pytest.approx(
+                getattr(diff, field), rel=1e-7, abs=1e-12
+            ), (estimator, "difference", field)
+    assert got.support == pytest.approx(policy.support, rel=1e-9)
+    assert got.ess == pytest.approx(policy.ess, rel=1e-9)
