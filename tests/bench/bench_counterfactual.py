@@ -60,14 +60,19 @@ from interaction_pipeline.analytics import (  # noqa: E402
     estimate_position_bias,
 )
 from interaction_pipeline.counterfactual import (  # noqa: E402
+    ESTIMATORS,
     BoostCandidate,
     Candidate,
+    Estimator,
+    Evaluator,
     LoggedSearches,
     OfflineEvaluation,
+    SqlBoost,
     SqlOrder,
     StaticCounts,
     estimate_in_sql,
     evaluate,
+    md5_folds,
     simulated_logs,
     true_values,
 )
@@ -158,7 +163,9 @@ class _Clock:
         return out
 
 
-def timing(db: Path, numpy_path: bool = False) -> dict[str, Any]:
+def timing(
+    db: Path, numpy_path: bool = False, boost: bool = False, numpy_boost: bool = False
+) -> dict[str, Any]:
     settings = Settings(clickhouse_url=f"chdb://{db}")
     span = DateRange(END - timedelta(days=DAYS), END)
     backend = open_backend(settings)
@@ -191,6 +198,9 @@ def timing(db: Path, numpy_path: bool = False) -> dict[str, Any]:
 
         baseline = clock.run("baseline", raw_sql)
         numpy_figures = _numpy_path(evaluation, span, theta, bias, clock) if numpy_path else None
+        boost_figures = (
+            _boost(evaluation, span, theta, clock, numpy_boost) if boost or numpy_boost else None
+        )
     finally:
         backend.close()
     em, est, base = clock.steps["em_bias"], clock.steps["sql_estimate"], clock.steps["baseline"]
@@ -223,7 +233,53 @@ def timing(db: Path, numpy_path: bool = False) -> dict[str, Any]:
         "ratio_wall": est["wall_s"] / base["wall_s"],
         "ratio_cpu": est["cpu_s"] / max(base["cpu_s"], 1e-9),
         "numpy_path": numpy_figures,
+        "boost": boost_figures,
     }
+
+
+def _boost(
+    evaluation: OfflineEvaluation,
+    span: DateRange,
+    theta: np.ndarray,
+    clock: _Clock,
+    numpy_reference: bool,
+) -> dict[str, Any]:
+    """A boost config (the default: click + purchase, 7 days, x1.2) with the counts of each
+    search's time, on clicks: on the SQL path (SqlBoost), and optionally on the numpy path
+    (logs into arrays, the timeline replay, the three estimators on clicks with the SQL's
+    folds), whose values must agree to 1e-7."""
+    config = BoostConfig()
+    sql = clock.run(
+        "sql_boost", lambda: estimate_in_sql(evaluation.runner, span, SqlBoost(config), theta)
+    )
+    out: dict[str, Any] = {
+        "config": config.model_dump(),
+        "sql": {
+            **clock.steps["sql_boost"],
+            **{e: sql.estimates[e].value for e in ("ips", "snips", "dr")},
+            "dr_difference": sql.differences["dr"].to_dict(),
+            "changed_share": sql.changed_share,
+        },
+    }
+    if numpy_reference:
+
+        def replay() -> dict[Estimator, float]:
+            logs = evaluation.logs(span, k=K)
+            assert logs.query_ids is not None
+            evaluator = Evaluator(logs, theta, fold=md5_folds(logs.query_ids))
+            policy = evaluator.score("boost", evaluation.boost(config).rank(logs))
+            return {e: evaluator.estimate(policy, e, "clicks").value for e in ESTIMATORS}
+
+        reference = clock.run("numpy_boost", replay)
+        out["numpy"] = {**clock.steps["numpy_boost"], **reference}
+        out["agree"] = all(
+            abs(sql.estimates[e].value - v) <= 1e-7 * abs(v) for e, v in reference.items()
+        )
+        out["ratio_wall"] = (
+            clock.steps["sql_boost"]["wall_s"] / clock.steps["numpy_boost"]["wall_s"]
+        )
+        out["ratio_cpu"] = clock.steps["sql_boost"]["cpu_s"] / clock.steps["numpy_boost"]["cpu_s"]
+    return out
 
 
 def _numpy_path(
@@ -344,6 +400,14 @@ def main() -> None:
     parser.add_argument("--coverage-runs", type=int, default=0, help="Also measure coverage.")
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument(
+        "--boost", action="store_true", help="Also a boost config on the SQL path (SqlBoost)."
+    )
+    parser.add_argument(
+        "--numpy-boost",
+        action="store_true",
+        help="Also the same boost on the numpy path, as reference (minutes on 10M events).",
+    )
+    parser.add_argument(
         "--exploration-cost", action="store_true", help="Also the click cost of exploration."
     )
     parser.add_argument(
@@ -363,7 +427,7 @@ def main() -> None:
                 data = generate(settings, args.events)
             print(f"  {data['events']:,} events ({data['searches']:,} searches)", flush=True)
             figures["data"] = data
-            figures["timing"] = result = timing(db, args.numpy)
+            figures["timing"] = result = timing(db, args.numpy, args.boost, args.numpy_boost)
             ours, base = result["ours"], result["baseline"]
             em = ours["steps"]["em_bias"]
             print(
@@ -378,6 +442,20 @@ def main() -> None:
                 f"SNIPS {ours['snips']:.6f} vs SQL {base['snips']:.6f}, DR {ours['dr']:.6f} "
                 f"(agree to 1e-9: {result['agree']})"
             )
+            if result["boost"]:
+                b = result["boost"]
+                line = (
+                    f"boost (SQL path, counts at each search's time): {b['sql']['wall_s']:.2f} s "
+                    f"wall, {b['sql']['cpu_s']:.2f} s CPU, DR {b['sql']['dr']:.6f}"
+                )
+                if "numpy" in b:
+                    line += (
+                        f" | numpy path: {b['numpy']['wall_s']:.2f} s wall, "
+                        f"{b['numpy']['cpu_s']:.2f} s CPU, DR {b['numpy']['dr']:.6f} | ratio "
+                        f"{b['ratio_wall']:.2f}x wall, {b['ratio_cpu']:.2f}x CPU | agree to "
+                        f"1e-7: {b['agree']}"
+                    )
+                print(line)
             if result["numpy_path"]:
                 print(f"numpy path (read + full report): {result['numpy_path']['wall_s']:.2f} s")
             print(
