@@ -1,7 +1,8 @@
 """Kafka message -> ClickHouse row: the event's row when it decodes, a reject row when not.
 
 Decoding goes through the event contract (schemas.wire), the same validation producers
-apply, so a row in ClickHouse always satisfies the contract; a message that does not becomes a
+apply (interactions through its fast path first, `schemas.fast_validation`), so a row in
+ClickHouse always satisfies the contract; a message that does not becomes a
 `sink_rejects` row with its original bytes and the reason, and the sink goes on.
 
 The sink decodes a poll's messages of one topic at a time (`ChunkDecoder`), straight into
@@ -22,6 +23,7 @@ import pyarrow as pa
 
 from schemas.errors import DecodeError
 from schemas.events import InteractionEvent, SearchEvent
+from schemas.fast_validation import fast_interaction_json
 from schemas.topics import Topics
 from schemas.wire import decode_interaction, decode_search, encode
 from sinks._arrow import rows_to_arrow
@@ -61,7 +63,12 @@ def routes(topics: Topics, context: dict[str, Any]) -> dict[str, Route]:
     """Topic name -> Route, for both event topics."""
 
     def interaction(value: bytes, topic: str, partition: int, offset: int) -> Row:
-        return interaction_row(decode_interaction(value, context), topic, partition, offset)
+        # The fast path accepts; for anything else the contract decides, and writes the
+        # reason a reject row carries.
+        event = fast_interaction_json(value, context)
+        if event is None:
+            event = decode_interaction(value, context)
+        return interaction_row(event, topic, partition, offset)
 
     def search(value: bytes, topic: str, partition: int, offset: int) -> Row:
         event = decode_search(value, context)

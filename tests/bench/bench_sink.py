@@ -333,6 +333,7 @@ def main() -> None:
     parser.add_argument(
         "--tombstones", type=int, default=0, help="also run the sink with N users' tombstones"
     )
+    parser.add_argument("--label", default="", help="A note recorded with the figures.")
     args = parser.parse_args()
     suffix = uuid.uuid4().hex[:10]
     folder = Path(tempfile.mkdtemp(prefix="bench-sink-"))
@@ -387,8 +388,11 @@ def main() -> None:
                 f"by user_id limit 50: p50 {latency['user_limit50_p50_ms']:.1f} ms, "
                 f"p95 {latency['user_limit50_p95_ms']:.1f} ms"
             )
-        print(orjson.dumps({"bench": "sink", **throughput, **latency}).decode())
-        record("sink", {**throughput, **latency}, load_before=load_before)
+        figures: dict[str, Any] = {**throughput, **latency}
+        if args.label:
+            figures["label"] = args.label
+        print(orjson.dumps({"bench": "sink", **figures}).decode())
+        record("sink", figures, load_before=load_before)
     finally:
         _delete_topics(settings)
         shutil.rmtree(folder, ignore_errors=True)

@@ -217,6 +217,46 @@ def interaction_inputs(draw: st.DrawFn) -> dict[Any, Any]:
     return data
 
 
+@st.composite
+def valid_inputs(draw: st.DrawFn) -> dict[str, Any]:
+    """A dict the contract accepts, as backends send them (most traffic): without these the
+    edge-heavy `interaction_inputs` reach the accepting branch too rarely to catch a value
+    built wrong."""
+    data: dict[str, Any] = {
+        "feature_id": draw(st.text(string.ascii_letters + string.digits + "_-", min_size=1)),
+        "interaction_type": draw(
+            st.lists(st.sampled_from(["click", "long_view", "purchase", "skip"]), min_size=1)
+            | st.sampled_from(["click", "skip"])
+        ),
+    }
+    optional: dict[str, Any] = {
+        "position": st.integers(0, 9_999) | st.none(),
+        "user_id": st.text(string.ascii_letters + "_é", min_size=1, max_size=40),
+        "session_id": st.text(string.ascii_letters, min_size=1, max_size=40),
+        "anonymous_id": st.text(string.ascii_letters, min_size=1, max_size=40),
+        "query_id": st.uuids().map(str),
+        "event_id": st.uuids() | st.uuids().map(str),
+        "timestamp": st.datetimes(max_value=datetime(2026, 1, 1), timezones=st.just(UTC)).map(
+            lambda when: when.isoformat().replace("+00:00", "Z")
+        ),
+        "metadata": st.fixed_dictionaries(
+            {},
+            optional={
+                "duration_ms": st.integers(0, 86_400_000) | st.floats(0, 86_400_000),
+                "query": st.text(max_size=30),
+                "device": st.sampled_from(["ios", "web"]),
+            },
+        ),
+    }
+    for name, strategy in optional.items():
+        if draw(st.booleans()):
+            data[name] = draw(strategy)
+    return data
+
+
+inputs = st.one_of(interaction_inputs(), valid_inputs())
+
+
 contexts = st.sampled_from(
     [
         None,
@@ -264,7 +304,7 @@ def _model_or_error(data: Any, context: Any) -> InteractionEvent | ValidationErr
 
 # -- properties ---------------------------------------------------------------------------
 @PROPERTY
-@given(interaction_inputs(), contexts)
+@given(inputs, contexts)
 def test_fast_path_accepts_only_what_the_model_accepts_and_builds_the_same(
     data: dict[Any, Any], context: Any
 ) -> None:
@@ -278,7 +318,7 @@ def test_fast_path_accepts_only_what_the_model_accepts_and_builds_the_same(
 
 
 @PROPERTY
-@given(interaction_inputs(), contexts)
+@given(inputs, contexts)
 def test_validate_event_accepts_exactly_and_rejects_with_the_models_message(
     data: dict[Any, Any], context: Any
 ) -> None:
@@ -403,7 +443,7 @@ def _json_default(value: Any) -> Any:
 def wire_payloads(draw: st.DrawFn) -> bytes:
     """A message as the sink reads it: an input dict as JSON, at times with a fragment
     spliced in (a repeated key, a number or escape the two JSON readers might take apart)."""
-    data = draw(interaction_inputs())
+    data = draw(inputs)
     try:
         payload = orjson.dumps(
             data,
