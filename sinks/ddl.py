@@ -482,19 +482,26 @@ def _metadata_json(metadata: Mapping[str, Any]) -> str:
 def interaction_row(
     event: InteractionEvent, topic: str = ABSENT, partition: int = 0, offset: int = 0
 ) -> Row:
-    """The `interactions` row of one event, in INTERACTION_COLUMNS order."""
+    """The `interactions` row of one event, in INTERACTION_COLUMNS order.
+
+    The sink builds one per message: the ids are mapped inline rather than through `_id`
+    (a call per id was a quarter of this function's cost).
+    """
+    user_id, anonymous_id = event.user_id, event.anonymous_id
+    session_id, retriever_id, query_id = event.session_id, event.retriever_id, event.query_id
+    query = event.query
     return (
         event.event_id,
         event.timestamp,
         event.feature_id,
         list(event.interaction_type),
         event.position,
-        _id(event.user_id),
-        _id(event.anonymous_id),
-        _id(event.session_id),
-        _id(event.retriever_id),
-        _id(event.query_id),
-        _id(event.query),
+        ABSENT if user_id is None else user_id,
+        ABSENT if anonymous_id is None else anonymous_id,
+        ABSENT if session_id is None else session_id,
+        ABSENT if retriever_id is None else retriever_id,
+        ABSENT if query_id is None else query_id,
+        ABSENT if query is None else query,
         event.duration_ms,
         _metadata_json(event.metadata),
         topic,

@@ -1,13 +1,15 @@
 """HTTP ingest vs the SDK: events/s with batches of 100 and 1,000, and p99 at 5,000 events/s.
 
-    python tests/bench/bench_http.py [--events 100000] [--seconds 10]
+    python tests/bench/bench_http.py [--events 100000] [--seconds 10] [--rounds 3]
 
 Assumes the local stack is up (`make stack-up`). Starts `interactions serve` as a subprocess
 on a free loopback port with topics of its own (so the service and the client do not share a
 GIL), and compares with the baseline: the same events sent straight through the SDK's bulk
 path (`InteractionProducer.send_many`, which validates and waits for Kafka's acknowledgement
 just as the HTTP service does). Targets: HTTP >= 0.5 x SDK with 1,000-event batches; p99 per
-100-event batch < 50 ms at 5,000 events/s. The last line is the figures as JSON.
+100-event batch < 50 ms at 5,000 events/s. The throughput runs alternate SDK and HTTP for
+`--rounds` rounds; the figures are medians, with each round's kept. The last line is the
+figures as JSON.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -199,6 +202,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000, help="Events per throughput run.")
     parser.add_argument("--seconds", type=float, default=10.0, help="Length of the p99 run.")
     parser.add_argument("--rate", type=int, default=5_000, help="Events/s of the p99 run.")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="Interleaved throughput rounds (medians)."
+    )
+    parser.add_argument("--label", default="", help="A note recorded with the figures.")
     args = parser.parse_args()
 
     base = Settings()
@@ -219,12 +226,22 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     process = _start_service(settings, port)
     figures: dict[str, float] = {}
+    runs: dict[str, list[float]] = {}
     try:
         _wait_healthy(url, process)
-        figures["sdk_streaming_events_per_s"] = bench_sdk_streaming(settings, events)
-        for batch in (100, 1000):
-            figures[f"sdk_events_per_s_batch_{batch}"] = bench_sdk(settings, events, batch)
-            figures[f"http_events_per_s_batch_{batch}"] = bench_http_throughput(url, events, batch)
+        # SDK and HTTP alternate within each round, so both see the same load drift.
+        for _ in range(args.rounds):
+            runs.setdefault("sdk_streaming_events_per_s", []).append(
+                bench_sdk_streaming(settings, events)
+            )
+            for batch in (100, 1000):
+                runs.setdefault(f"sdk_events_per_s_batch_{batch}", []).append(
+                    bench_sdk(settings, events, batch)
+                )
+                runs.setdefault(f"http_events_per_s_batch_{batch}", []).append(
+                    bench_http_throughput(url, events, batch)
+                )
+        figures.update({name: statistics.median(values) for name, values in runs.items()})
         latencies = asyncio.run(_paced(url, args.rate, 100, args.seconds))
         figures["p50_ms_batch_100_at_rate"] = _percentile(latencies, 0.50) * 1000
         figures["p99_ms_batch_100_at_rate"] = _percentile(latencies, 0.99) * 1000
@@ -253,8 +270,21 @@ def main() -> None:
             figures[f"sdk_events_per_s_batch_{batch}"], figures["sdk_streaming_events_per_s"]
         )
         figures[f"ratio_batch_{batch}"] = ours / baseline
+        per_round = [
+            h / max(b, streaming)
+            for h, b, streaming in zip(
+                runs[f"http_events_per_s_batch_{batch}"],
+                runs[f"sdk_events_per_s_batch_{batch}"],
+                runs["sdk_streaming_events_per_s"],
+                strict=True,
+            )
+        ]
         label = f"ingest events/s, batches of {batch}"
-        print(f"{label:34}{ours:>14,.0f}{baseline:>16,.0f}{ours / baseline:>8.2f}")
+        print(
+            f"{label:34}{ours:>14,.0f}{baseline:>16,.0f}{ours / baseline:>8.2f}"
+            f"  (per round: {', '.join(f'{r:.2f}' for r in per_round)})"
+        )
+        runs[f"ratio_batch_{batch}"] = per_round
     print(
         f"(SDK bulk calls: {figures['sdk_events_per_s_batch_100']:,.0f} events/s with 100, "
         f"{figures['sdk_events_per_s_batch_1000']:,.0f} with 1,000; SDK send()+flush(): "
@@ -269,7 +299,11 @@ def main() -> None:
         f"(p50 {figures['sdk_p50_ms_batch_100_at_rate']:.1f} ms)"
     )
     print("target: HTTP >= 0.5 x SDK with 1,000-event batches")
-    rounded = {k: round(v, 3) for k, v in figures.items()}
+    rounded: dict[str, Any] = {k: round(v, 3) for k, v in figures.items()}
+    rounded["rounds"] = args.rounds
+    rounded.update({f"{k}_rounds": [round(v, 3) for v in vs] for k, vs in runs.items()})
+    if args.label:
+        rounded["label"] = args.label
     print(orjson.dumps({"bench": "http", **rounded}).decode())
     record("http", rounded, load_before=load_before)
 
