@@ -1,8 +1,12 @@
 """The worker's consumer: skipped events are never committed, and every assigned partition is
 positioned explicitly (stream_processors/_faust_offsets.py).
 
-The rebalance integration test shows the end-to-end effect; these pin the two decisions with
-the worker's real Faust consumer, its Kafka calls replaced where they would need a broker.
+These pin the two decisions with the worker's real Faust consumer, its Kafka calls replaced
+where they would need a broker. No end-to-end test fails with the two fixes switched off:
+the deterministic rebalance test (test_popularity_rebalance_held.py) passes with Faust's own
+`perform_seek` and `ack`, because aiokafka gives every partition a fresh position after each
+rebalance (docs/testing.md, "Mutation checks"). So these unit tests are what holds the
+decisions in place.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ TOPIC = "interactions-offsets-test"
 @pytest.fixture
 def consumer() -> Iterator[SafeOffsetsConsumer]:
     app, _runtime = create_app(Settings(topic_interactions=TOPIC))
-    app.topics._acking_topics.add(TOPIC)  # what subscribing the agent's topic does
+    app.topics._acking_topics.add(TOPIC)  # type: ignore[attr-defined]  # what subscribing does
     consumer = app.consumer
     assert isinstance(consumer, SafeOffsetsConsumer)
     yield consumer
@@ -77,7 +81,7 @@ class _Positions:
         async def seek_wait(partitions: Mapping[TP, int]) -> None:
             self.seeks.update(partitions)
 
-        consumer.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+        consumer.seek_to_committed = seek_to_committed  # type: ignore[method-assign,assignment]
         consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
         consumer.seek_wait = seek_wait  # type: ignore[method-assign]
         consumer.assignment = lambda: set(self.committed)  # type: ignore[method-assign]
