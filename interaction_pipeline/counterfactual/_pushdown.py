@@ -43,7 +43,7 @@ from interaction_pipeline.counterfactual._estimators import (
 )
 from interaction_pipeline.counterfactual._logs import Metric
 from interaction_pipeline.counterfactual._report import CandidateResult, EvaluationOptions, decide
-from interaction_pipeline.counterfactual._sql_boost import SqlBoost
+from interaction_pipeline.counterfactual._sql_boost import MATERIALIZE_SETTING, SqlBoost
 from schemas.errors import InvalidArgumentError
 
 SQL_NAME: Final = "counterfactual_estimate"
@@ -130,14 +130,14 @@ SqlCandidate = SqlOrder | SqlBoost
 """What the SQL path estimates: a sort key, or a boost config replayed with its counts."""
 
 
-def statement(order: SqlCandidate) -> str:
+def statement(order: SqlCandidate, materialize: bool = False) -> str:
     """counterfactual_estimate.sql with the candidate's key in place of the logged order
-    (and, for a boost, the counts joined in)."""
+    (and, for a boost, the counts joined in: see SqlBoost.fill)."""
     text = sql_text(SQL_NAME)
     if _ORDER_KEY not in text:  # pragma: no cover - a broken shipped file
         raise RuntimeError(f"{SQL_NAME}.sql lost its order-key marker")
     text = text.replace(_ORDER_KEY, f"({order.key})")
-    return order.fill(text) if isinstance(order, SqlBoost) else text
+    return order.fill(text, materialize) if isinstance(order, SqlBoost) else text
 
 
 def estimate_in_sql(
@@ -151,9 +151,11 @@ def estimate_in_sql(
     k: int = 10,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
     support_ratio: float = DEFAULT_SUPPORT_RATIO,
+    materialize: bool | None = None,
 ) -> SqlEstimate:
     """IPS, SNIPS and DR of `order` and of its difference from the logged policy, with 95 %
-    delta-method intervals and support, from one ClickHouse statement."""
+    delta-method intervals and support, from one ClickHouse statement. `materialize`: compute
+    a boost's counts once (default: on chDB, whose ClickHouse has materialized CTEs)."""
     if metric not in SQL_METRICS:
         raise InvalidArgumentError(
             f"metric: one of {', '.join(SQL_METRICS)} on the SQL path, got {metric!r} "
@@ -172,11 +174,17 @@ def estimate_in_sql(
         prior_strength=prior_strength,
         support_ratio=support_ratio,
     )
+    settings = ["final = 1"] if runner.dedupe else []
+    if materialize is None:
+        materialize = runner.backend.kind == "chdb"
+    materialize = materialize and isinstance(order, SqlBoost)
     if isinstance(order, SqlBoost):
         params |= order.params(runner, date_range, retriever, k)
-    sql = statement(order)
-    if runner.dedupe:
-        sql = f"{sql.rstrip()}\nSETTINGS final = 1"
+    if materialize:
+        settings.append(MATERIALIZE_SETTING)
+    sql = statement(order, materialize)
+    if settings:
+        sql = f"{sql.rstrip()}\nSETTINGS {', '.join(settings)}"
     (row,) = runner.backend.query(sql, params)
     return from_sums(order.name, metric, row)
 

@@ -23,8 +23,13 @@ from schemas.interaction_types import TypeRegistry
 from stream_processors import BoostConfig
 
 COUNTS_SQL: Final = "counterfactual_boost_counts"
+_CTE: Final = "/* boost counts */"
 _COLUMNS: Final = "/* boost columns */"
 _JOIN: Final = "/* boost join */"
+MATERIALIZE_SETTING: Final = "enable_materialized_cte = 1"
+"""The estimate reads its searches twice (pair statistics, then per-search terms), so an
+inlined counts CTE would be computed twice; chDB (ClickHouse 26) can compute it once
+(`AS MATERIALIZED`), a server without the setting inlines it."""
 
 _SCORE: Final = (
     "if(pos < length(scores) AND isFinite(scores[pos + 1]), scores[pos + 1], 1 - pos / len)"
@@ -51,20 +56,20 @@ class SqlBoost:
     def key(self) -> str:
         return BOOST_KEY
 
-    def fill(self, statement: str) -> str:
-        """counterfactual_estimate.sql with the counts joined in and the columns the key
-        reads."""
-        if _COLUMNS not in statement or _JOIN not in statement:  # pragma: no cover
+    def fill(self, statement: str, materialize: bool = False) -> str:
+        """counterfactual_estimate.sql with the counts as a CTE (computed once when
+        `materialize`, which needs MATERIALIZE_SETTING), joined per search, and the columns
+        the key reads."""
+        if any(m not in statement for m in (_CTE, _COLUMNS, _JOIN)):  # pragma: no cover
             raise RuntimeError("counterfactual_estimate.sql lost its boost markers")
+        keyword = "MATERIALIZED " if materialize else ""
+        cte = f"boost_counts AS {keyword}\n    (\n{sql_text(COUNTS_SQL)}\n    ),"
         columns = (
             ", arrayResize(bc.counts, len, 0.) AS counts, "
             "JSONExtract(s.metadata, 'scores', 'Array(Float64)') AS scores"
         )
-        join = (
-            f"LEFT JOIN\n(\n{sql_text(COUNTS_SQL)}\n) AS bc "
-            "ON cityHash64(s.query_id) = bc.count_key"
-        )
-        return statement.replace(_COLUMNS, columns).replace(_JOIN, join)
+        join = "LEFT JOIN boost_counts AS bc ON cityHash64(s.query_id) = bc.count_key"
+        return statement.replace(_CTE, cte).replace(_COLUMNS, columns).replace(_JOIN, join)
 
     def params(
         self, runner: QueryRunner, date_range: DateRange, retriever: str | None, k: int

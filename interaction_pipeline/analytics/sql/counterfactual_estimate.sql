@@ -10,9 +10,9 @@
 -- retriever filter, positions past a list's end dropped). Lists must not repeat a document
 -- (`repeated` counts those that do; the caller refuses them). Cross-fitting folds are
 -- reinterpretAsUInt8(MD5(query_id)) % 2, which a numpy caller can reproduce.
--- A boost candidate (counterfactual/_sql_boost.py) also fills the two `boost` markers: the
--- counts of counterfactual_boost_counts.sql joined per search (`counts`, aligned with
--- `shown`) and the logged `scores`, which its sort key reads.
+-- A boost candidate (counterfactual/_sql_boost.py) also fills the three `boost` markers: the
+-- counts of counterfactual_boost_counts.sql as a CTE joined per search (`counts`, aligned
+-- with `shown`) and the logged `scores`, which its sort key reads.
 --
 -- The metric is 0/1 per position: any interaction of metric_types there (engaged_types for
 -- clicks, conversion_types for conversions); the type-weighted reward stays on the numpy path.
@@ -25,6 +25,7 @@ WITH
     splitByChar(',', {metric_types:String}) AS wanted,
     {theta:Array(Float64)} AS theta,
     {prior_strength:Float64} AS kappa,
+    /* boost counts */
     searches AS
     (
         -- One row per answered search: its shown list, where the candidate puts each

@@ -117,8 +117,9 @@ def test_offline_evaluation_estimate_fits_the_propensities_itself(
         ),
     ],
 )
+@pytest.mark.parametrize("materialize", [True, False])
 def test_boost_on_the_sql_path_equals_the_numpy_replay(
-    evaluation: OfflineEvaluation, config: BoostConfig
+    evaluation: OfflineEvaluation, config: BoostConfig, materialize: bool
 ) -> None:
     # The counts at each search's time from counterfactual_boost_counts.sql, and the boosted
     # order as a sort key, against BoostCandidate + TimelineCounts on the same chDB folder.
@@ -132,7 +133,9 @@ def test_boost_on_the_sql_path_equals_the_numpy_replay(
     logged = evaluator.score("logged", logs.shown.copy())
     assert 0.2 < policy.changed_share < 1.0  # the boost moves some lists, not all
 
-    got = estimate_in_sql(evaluation.runner, RANGE, SqlBoost(config), theta, k=K)
+    got = estimate_in_sql(
+        evaluation.runner, RANGE, SqlBoost(config), theta, k=K, materialize=materialize
+    )
 
     assert got.searches == logs.n
     assert got.changed_share == pytest.approx(policy.changed_share, rel=1e-9)
