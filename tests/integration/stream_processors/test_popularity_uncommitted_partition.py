@@ -13,8 +13,10 @@ them.
 
 Every step waits on a condition (Redis's client list, the broker's group description,
 committed offsets), never on a clock. aiokafka happens to reset the kept partitions here, so
-this end-to-end scenario does not depend on `SafeOffsetsConsumer.perform_seek`; the
-deterministic test of that fix, against the real broker, is test_faust_offsets_live.py.
+this end-to-end scenario does not depend on `SafeOffsetsConsumer.perform_seek`: what that fix
+decides is pinned by tests/unit/stream_processors/test_faust_offsets.py, and the rebalance
+guards that an end-to-end run does catch are in test_popularity_rebalance_held.py (see the
+mutation checks in docs/testing.md).
 """
 
 from __future__ import annotations
