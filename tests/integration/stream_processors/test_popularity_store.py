@@ -63,6 +63,24 @@ def test_a_resent_event_id_counts_once_within_the_idempotency_window(
     assert beyond.applied == 1  # documented: the window is bounded
 
 
+def test_a_resend_after_a_short_idempotency_window_counts_again_within_the_hour(
+    driver: StoreDriver,
+) -> None:
+    """Seen event_ids are trimmed once an hour, not every batch: an entry older than the
+    window but not trimmed yet must not count as seen (a 60 s window, all in one hour)."""
+    short = StoreDriver(driver.settings.replace(dedupe_window_s=60))
+    try:
+        start = hour_floor(NOW) + timedelta(minutes=10)
+        original = event("doc", start)
+        assert short.apply([original], start).applied == 1
+        assert short.apply([original], start + timedelta(seconds=30)).duplicates == 1
+        assert short.apply([original], start + timedelta(seconds=90)).applied == 1
+        counts = short.reader(start + timedelta(seconds=90)).counts(["doc"], ["click"], 1)
+        assert counts == {"doc": {"click": 2}}
+    finally:
+        short.close()
+
+
 def test_a_resend_within_one_batch_counts_once_and_sums_match_per_event_counting(
     driver: StoreDriver,
 ) -> None:
