@@ -18,12 +18,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 import redis.asyncio as aioredis
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.events import InteractionEvent
+from schemas.interaction_types import TypeRegistry
 from schemas.settings import Settings
 from schemas.wire import encode
 from stream_processors import PopularityReader
@@ -193,6 +195,9 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
 class WorkerProcess:
     """`interactions worker` in its own process group; always stopped by the test."""
 
+    module = "interaction_pipeline.cli.main"
+    """What `python -m` runs with the `worker` command (a test may wrap the CLI)."""
+
     def __init__(self, settings: Settings, log: Path, **env: str) -> None:
         self.metrics_port = free_port()
         self._env = worker_env(settings, WORKER_METRICS_PORT=str(self.metrics_port), **env)
@@ -205,7 +210,7 @@ class WorkerProcess:
                 [
                     sys.executable,
                     "-m",
-                    "interaction_pipeline.cli.main",
+                    self.module,
                     "worker",
                     "--loglevel",
                     "warning",
@@ -324,3 +329,31 @@ def total_count(
     """Every type's 30-day count over `feature_ids`, summed: how far a worker has got."""
     counts = PopularityReader(client, settings, clock=clock_at(now)).counts(feature_ids, None, 30)
     return sum(sum(by_type.values()) for by_type in counts.values())
+
+
+def assert_counts_and_trending(
+    reader: PopularityReader,
+    settings: Settings,
+    want: dict[str, dict[str, int]],
+    days: int,
+) -> None:
+    """Counts per feature and type (`want`, every feature and type listed) as the reader
+    serves them, and every trending set, per type and weighted, made of exactly those counts."""
+    features, types = list(want), list(next(iter(want.values())))
+    assert reader.counts(features, types, days) == want, days
+    for interaction_type in types:
+        trending = {
+            item.feature_id: item.score
+            for item in reader.trending(interaction_type, days, n=len(features))
+        }
+        counted = {f: c[interaction_type] for f, c in want.items() if c[interaction_type]}
+        assert trending == counted, (days, interaction_type)
+    registry = TypeRegistry(settings.events.type_weights)
+    weighted = {item.feature_id: item.score for item in reader.trending(None, days, len(features))}
+    assert weighted == pytest.approx(
+        {
+            f: sum(registry.get(t).weight * n for t, n in c.items())
+            for f, c in want.items()
+            if any(c.values())
+        }
+    ), days

@@ -24,7 +24,6 @@ import redis
 from confluent_kafka import Consumer
 
 from schemas.events import InteractionEvent
-from schemas.interaction_types import TypeRegistry
 from schemas.settings import Settings
 from schemas.wire import decode_interaction
 from stream_processors import PopularityReader
@@ -32,6 +31,7 @@ from stream_processors.keys import OFFSET_PREFIX, RedisKeys
 from tests.kafka_reading import group_committed_to_end
 from tests.popularity_support import (
     WorkerProcess,
+    assert_counts_and_trending,
     clock_at,
     event,
     expected_counts,
@@ -157,28 +157,9 @@ def test_counts_and_trending_are_exact_across_rebalances_between_live_workers(
         assert wait_for(lambda: group_committed_to_end(settings, group, topic), 120, 0.5)
         expected = {days: expected_counts(events, settings, read_at, days) for days in (1, 7, 30)}
         reader = PopularityReader(client, settings, clock=clock_at(read_at))
-        registry = TypeRegistry(settings.events.type_weights)
         for days, by_feature in expected.items():
-            got = reader.counts(FEATURES, TYPES, days)
             want = {f: {t: by_feature.get(f, {}).get(t, 0) for t in TYPES} for f in FEATURES}
-            assert got == want, days
-            for interaction_type in TYPES:
-                trending = {
-                    item.feature_id: item.score
-                    for item in reader.trending(interaction_type, days, n=len(FEATURES))
-                }
-                counted = {f: c[interaction_type] for f, c in want.items() if c[interaction_type]}
-                assert trending == counted, (days, interaction_type)
-            weighted = {
-                item.feature_id: item.score for item in reader.trending(None, days, len(FEATURES))
-            }
-            assert weighted == pytest.approx(
-                {
-                    f: sum(registry.get(t).weight * n for t, n in c.items())
-                    for f, c in want.items()
-                    if any(c.values())
-                }
-            ), days
+            assert_counts_and_trending(reader, settings, want, days)
         assert second.terminate() == 0, second.log_tail()
     finally:
         first.stop()

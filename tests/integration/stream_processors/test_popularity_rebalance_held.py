@@ -28,8 +28,6 @@ stream_processors/_faust_offsets.py): docs/testing.md, "Mutation checks".
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +37,6 @@ import redis
 from confluent_kafka import Producer
 
 from schemas.events import InteractionEvent
-from schemas.interaction_types import TypeRegistry
 from schemas.settings import Settings
 from schemas.wire import encode
 from stream_processors import PopularityReader
@@ -52,6 +49,7 @@ from tests.kafka_reading import (
 )
 from tests.popularity_support import (
     WorkerProcess,
+    assert_counts_and_trending,
     clock_at,
     event,
     expected_counts,
@@ -72,27 +70,12 @@ SESSION_TIMEOUT_S = 6
 class HeldWorker(WorkerProcess):
     """`WorkerProcess` running `held_worker`, with its own gate folder."""
 
+    module = "tests.integration.stream_processors.held_worker"
+
     def __init__(self, settings: Settings, folder: Path, **env: str) -> None:
         folder.mkdir()
         self.folder = folder
         super().__init__(settings, folder / "worker.log", HOLD_DIR=str(folder), **env)
-
-    def start(self) -> None:
-        with self._log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.integration.stream_processors.held_worker",
-                    "worker",
-                    "--loglevel",
-                    "warning",
-                ],
-                env=self._env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
 
     def hold(self) -> int:
         """Close the gate; returns how many batches were held before."""
@@ -218,28 +201,10 @@ def test_rebalances_and_a_kill_between_apply_and_commit_lose_and_repeat_nothing(
         assert applied() == len(sent)
 
         reader = PopularityReader(client, settings, clock=clock_at(read_at))
-        registry = TypeRegistry(settings.events.type_weights)
         for days in (1, 7, 30):
             by_feature = expected_counts(sent, settings, read_at, days, dedupe=False)
             want = {f: {t: by_feature.get(f, {}).get(t, 0) for t in TYPES} for f in FEATURES}
-            assert reader.counts(FEATURES, TYPES, days) == want, days
-            for interaction_type in TYPES:
-                trending = {
-                    item.feature_id: item.score
-                    for item in reader.trending(interaction_type, days, n=len(FEATURES))
-                }
-                counted = {f: c[interaction_type] for f, c in want.items() if c[interaction_type]}
-                assert trending == counted, (days, interaction_type)
-            weighted = {
-                item.feature_id: item.score for item in reader.trending(None, days, len(FEATURES))
-            }
-            assert weighted == pytest.approx(
-                {
-                    f: sum(registry.get(t).weight * n for t, n in c.items())
-                    for f, c in want.items()
-                    if any(c.values())
-                }
-            ), days
+            assert_counts_and_trending(reader, settings, want, days)
         assert second.terminate() == 0, logs()
     finally:
         first.release()
