@@ -2,12 +2,13 @@
 
 On the numpy path a boost candidate reads every interaction of the range into a timeline
 and every logged list into arrays, minutes on 10M events. Here the counts of each shown
-document at its search's time come from counterfactual_boost_counts.sql (per-document
-running sums found by ASOF JOIN, one row per search), joined into counterfactual_estimate.sql
-at its `boost` markers, and the candidate is a sort key over them: the boosted score of
-`BoostCandidate` (rank-derived score 1 - pos / len, or the logged `metadata.scores`, times
-the saturating multiplier), highest first, ties in shown order. Same counts, same scores, same
-order as `BoostCandidate` + `TimelineCounts` (tests/integration/counterfactual/
+document at its search's time come from counterfactual_boost_counts.sql (per document, its
+interactions and two probes per shown cell sorted once, the running sum read at the probes;
+one row per search), joined into counterfactual_estimate.sql at its `boost` markers, and
+the candidate is a sort key over them: the boosted score of `BoostCandidate` (rank-derived
+score 1 - pos / len, or the logged `metadata.scores`, times the saturating multiplier),
+highest first, ties in shown order. Same counts, same scores, same order as
+`BoostCandidate` + `TimelineCounts` (tests/integration/counterfactual/
 test_counterfactual_pushdown.py compares the two), so the same estimates.
 """
 

@@ -413,8 +413,9 @@ def main() -> None:
     parser.add_argument(
         "--numpy", action="store_true", help="Also time the numpy path (minutes on 10M events)."
     )
+    parser.add_argument("--label", help="A label stored with this run's figures.")
     args = parser.parse_args()
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"label": args.label} if args.label else {}
     if not args.skip_timing:
         work = Path(tempfile.mkdtemp(prefix="bench-counterfactual-"))
         db = args.reuse or work / "chdb"

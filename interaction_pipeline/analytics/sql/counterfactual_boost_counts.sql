@@ -9,8 +9,14 @@
 -- path: interactions of the document (any retriever) with event time in
 -- [start of the search's hour - window_ms, search time), each weighted by the sum of
 -- boost_type_weights over its types among boost_type_names (long_view added for
--- duration_ms >= long_view_ms). Computed as F(t) - F(window start), F a per-document running
--- sum found by ASOF JOIN: no per-cell scan of a document's interactions.
+-- duration_ms >= long_view_ms). Computed as F(t) - F(window start), F a document's running
+-- sum, per document with arrays (no join per cell): its interactions (key 2 ts + 1) and two
+-- probes per shown cell (keys 2 t and 2 window start: an interaction at t is left out, one at
+-- the window start counted) sorted by key once, the running sum of the weights read at the
+-- probes. With the cells in time order, both probe sequences come out of the sort in that
+-- order (window start is monotone in t), so no inverse permutation is needed. Two ASOF JOIN
+-- probes per cell computed the same and cost 1.8x the CPU on 10M events
+-- (docs/counterfactual.md, Performance).
 --
 -- Parameters: start, end, retriever, max_positions, long_view_type, long_view_ms (see
 --   query_stats.sql); boost_type_names, boost_type_weights (the config's types and their
@@ -22,46 +28,58 @@ WITH
     parseDateTime64BestEffort({counts_start:String}, 3, 'UTC') AS counts_start,
     splitByChar(',', {boost_type_names:String}) AS boost_names,
     arrayMap(w -> toFloat64OrZero(w), splitByChar(',', {boost_type_weights:String}))
-        AS boost_weights,
-    timeline AS
-    (
-        SELECT dk, ts, sum(w) OVER (PARTITION BY dk ORDER BY ts) AS cw
-        FROM
-        (
-            SELECT
-                cityHash64(feature_id) AS dk,
-                toUnixTimestamp64Milli(timestamp) AS ts,
-                sum(arraySum(
-                    t -> if(has(boost_names, t), boost_weights[indexOf(boost_names, t)], 0.),
-                    arrayDistinct(
-                        if(ifNull(duration_ms, 0) >= {long_view_ms:UInt32}
-                               AND NOT has(interaction_type, {long_view_type:String}),
-                           arrayPushBack(interaction_type, {long_view_type:String}),
-                           interaction_type)))) AS w
-            FROM interactions
-            WHERE timestamp >= counts_start AND timestamp < range_end
-              AND hasAny(interaction_type, arrayConcat(boost_names, [{long_view_type:String}]))
-            GROUP BY dk, ts
-        )
-    )
+        AS boost_weights
 SELECT
-    c.count_key AS count_key,
-    arrayMap(x -> x.2, arraySort(groupArray((c.pos, f_end.cw - f_start.cw)))) AS counts
+    count_key,
+    arrayMap(x -> x.2, arraySort(groupArray((pos, c)))) AS counts
 FROM
 (
+    -- Per document: ne interactions, n shown cells.
     SELECT
-        cityHash64(query_id) AS count_key,
-        toUnixTimestamp64Milli(timestamp) AS t,
-        intDiv(t, 3600000) * 3600000 - {window_ms:Int64} AS window_start,
-        cityHash64(doc) AS dk,
-        pos
-    FROM search_events
-    ARRAY JOIN
-        arraySlice(results, 1, {max_positions:UInt16}) AS doc,
-        arrayEnumerate(arraySlice(results, 1, {max_positions:UInt16})) AS pos
-    WHERE timestamp >= range_start AND timestamp < range_end
-      AND ({retriever:String} = '' OR retriever_id = {retriever:String})
-) AS c
-ASOF LEFT JOIN timeline AS f_end ON c.dk = f_end.dk AND c.t > f_end.ts
-ASOF LEFT JOIN timeline AS f_start ON c.dk = f_start.dk AND c.window_start > f_start.ts
+        length(ek) AS ne,
+        length(ct) AS n,
+        arraySort((i, t) -> t, arrayEnumerate(ct), ct) AS by_time,
+        arrayConcat(ek, arrayMap(x -> x * 2, ct), arrayMap(x -> x * 2, cws)) AS keys,
+        arraySort((i, k) -> k, arrayEnumerate(keys), keys) AS sorted_idx,
+        arrayCumSum(arrayMap(i -> if(i <= ne, ew[i], 0.), sorted_idx)) AS cum,
+        arrayFilter((f, i) -> i > ne AND i <= ne + n, cum, sorted_idx) AS f_end,
+        arrayFilter((f, i) -> i > ne + n, cum, sorted_idx) AS f_start,
+        arrayMap(i -> ck[i], by_time) AS cell_keys,
+        arrayMap(i -> cp[i], by_time) AS cell_positions,
+        arrayMap((a, b) -> a - b, f_end, f_start) AS cell_counts
+    FROM
+    (
+        SELECT
+            cityHash64(doc) AS dk,
+            groupArray(toUnixTimestamp64Milli(timestamp)) AS ct,
+            arrayMap(t -> intDiv(t, 3600000) * 3600000 - {window_ms:Int64}, ct) AS cws,
+            groupArray(cityHash64(query_id)) AS ck,
+            groupArray(toUInt16(pos)) AS cp
+        FROM search_events
+        ARRAY JOIN
+            arraySlice(results, 1, {max_positions:UInt16}) AS doc,
+            arrayEnumerate(arraySlice(results, 1, {max_positions:UInt16})) AS pos
+        WHERE timestamp >= range_start AND timestamp < range_end
+          AND ({retriever:String} = '' OR retriever_id = {retriever:String})
+        GROUP BY dk
+    ) AS c
+    LEFT JOIN
+    (
+        SELECT
+            cityHash64(feature_id) AS dk,
+            groupArray(toUnixTimestamp64Milli(timestamp) * 2 + 1) AS ek,
+            groupArray(arraySum(
+                t -> if(has(boost_names, t), boost_weights[indexOf(boost_names, t)], 0.),
+                arrayDistinct(
+                    if(ifNull(duration_ms, 0) >= {long_view_ms:UInt32}
+                           AND NOT has(interaction_type, {long_view_type:String}),
+                       arrayPushBack(interaction_type, {long_view_type:String}),
+                       interaction_type)))) AS ew
+        FROM interactions
+        WHERE timestamp >= counts_start AND timestamp < range_end
+          AND hasAny(interaction_type, arrayConcat(boost_names, [{long_view_type:String}]))
+        GROUP BY dk
+    ) AS e ON c.dk = e.dk
+)
+ARRAY JOIN cell_keys AS count_key, cell_positions AS pos, cell_counts AS c
 GROUP BY count_key

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from interaction_pipeline.analytics import DateRange
+from interaction_pipeline.analytics import DateRange, sql_text
 from interaction_pipeline.counterfactual import (
     ESTIMATORS,
     Evaluator,
@@ -151,3 +151,38 @@ def test_boost_on_the_sql_path_equals_the_numpy_replay(
             ), (estimator, "difference", field)
     assert got.support == pytest.approx(policy.support, rel=1e-9)
     assert got.ess == pytest.approx(policy.ess, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        BoostConfig(),
+        BoostConfig(interaction_types=["click", "long_view", "purchase"], time_window_days=1),
+    ],
+)
+def test_boost_counts_equal_the_timeline_replay_cell_by_cell(
+    evaluation: OfflineEvaluation, config: BoostConfig
+) -> None:
+    # counterfactual_boost_counts.sql run alone: every shown cell's count equals
+    # TimelineCounts' exactly (weights are dyadic, so the sums are exact in any order).
+    logs = evaluation.logs(RANGE, k=K)
+    assert logs.query_ids is not None
+    want = evaluation.boost(config).counts.weighted_counts(logs, config)
+    boost = SqlBoost(config)
+    runner = evaluation.runner
+    params = boost.params(runner, RANGE, None, K)
+    rows = runner.backend.query(sql_text("counterfactual_boost_counts"), params)
+    ids = logs.query_ids.to_pylist()
+    keys = runner.backend.query(
+        "SELECT q, cityHash64(q) AS k FROM (SELECT arrayJoin({ids:Array(String)}) AS q)",
+        {"ids": ids},
+    )
+    search = {q: i for i, q in enumerate(ids)}
+    counts_of = {r["count_key"]: r["counts"] for r in rows}
+    got = np.zeros(logs.shown.shape)
+    for key in keys:
+        counts = counts_of[key["k"]]
+        got[search[key["q"]], : len(counts)] = counts
+    assert len(rows) == logs.n
+    assert np.count_nonzero(want) > 0.5 * np.count_nonzero(logs.shown >= 0)
+    np.testing.assert_array_equal(got, want)
