@@ -29,8 +29,9 @@ _COLUMNS: Final = "/* boost columns */"
 _JOIN: Final = "/* boost join */"
 MATERIALIZE_SETTING: Final = "enable_materialized_cte = 1"
 """The estimate reads its searches twice (pair statistics, then per-search terms), so an
-inlined counts CTE would be computed twice; chDB (ClickHouse 26) can compute it once
-(`AS MATERIALIZED`), a server without the setting inlines it."""
+inlined counts CTE is computed twice; `AS MATERIALIZED` with this setting is meant to compute
+it once on chDB (ClickHouse 26), a server without the setting inlines it. Measured on 10M
+events it does not: the counts are computed twice either way (docs/counterfactual.md)."""
 
 _SCORE: Final = (
     "if(pos < length(scores) AND isFinite(scores[pos + 1]), scores[pos + 1], 1 - pos / len)"
