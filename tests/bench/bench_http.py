@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -37,26 +36,11 @@ sys.path.insert(0, str(REPO_ROOT))
 from interaction_pipeline.http import INTERACTIONS_PATH, free_port  # noqa: E402
 from producers import InteractionProducer  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
+from tests.bench.bench_producer import seed_events  # noqa: E402
 from tests.bench.results import record  # noqa: E402
 from tests.services import cleanup_unique, load_stack  # noqa: E402
 
 CLIENT_THREADS = 4
-_TYPES = (["click"], ["click", "long_view"], ["purchase"], ["skip"], ["add_to_cart"])
-
-
-def _events(count: int, seed: int = 11) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    return [
-        {
-            "feature_id": f"doc_{rng.randrange(5000):05d}",
-            "interaction_type": rng.choice(_TYPES),
-            "position": rng.randrange(20),
-            "metadata": {"duration_ms": rng.randrange(200, 9000), "query": "wireless earbuds"},
-            "user_id": f"user_{rng.randrange(2000)}",
-            "session_id": f"sess_{rng.randrange(4000)}",
-        }
-        for _ in range(count)
-    ]
 
 
 def _chunks(events: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
@@ -119,7 +103,7 @@ def bench_http_throughput(url: str, events: list[dict[str, Any]], batch: int) ->
 
 async def _paced(url: str, rate: int, batch: int, seconds: float) -> list[float]:
     """Open loop: one 100-event POST every batch/rate seconds, whatever the answers do."""
-    bodies = [orjson.dumps(chunk) for chunk in _chunks(_events(batch * 50, seed=5), batch)]
+    bodies = [orjson.dumps(chunk) for chunk in _chunks(seed_events(batch * 50, seed=5), batch)]
     interval = batch / rate
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -147,7 +131,7 @@ async def _paced(url: str, rate: int, batch: int, seconds: float) -> list[float]
 
 def sdk_paced(settings: Settings, rate: int, batch: int, seconds: float) -> list[float]:
     """Baseline latency: the SDK's bulk call for the same batches at the same pace."""
-    chunks = _chunks(_events(batch * 50, seed=5), batch)
+    chunks = _chunks(seed_events(batch * 50, seed=5), batch)
     interval = batch / rate
     latencies: list[float] = []
     with InteractionProducer(settings, config={"linger.ms": 1}) as producer:
@@ -221,7 +205,7 @@ def main() -> None:
     )
     stack = load_stack()
     stack.ensure_topics(settings, stack.pipeline_topics(settings))
-    events = _events(args.events)
+    events = seed_events(args.events, seed=11)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = _start_service(settings, port)
