@@ -22,6 +22,7 @@ Pass the same folds to `Evaluator(fold=...)` and the two paths agree to rounding
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
@@ -43,7 +44,7 @@ from interaction_pipeline.counterfactual._estimators import (
 )
 from interaction_pipeline.counterfactual._logs import Metric
 from interaction_pipeline.counterfactual._report import CandidateResult, EvaluationOptions, decide
-from interaction_pipeline.counterfactual._sql_boost import MATERIALIZE_SETTING, SqlBoost
+from interaction_pipeline.counterfactual._sql_boost import SqlBoost, counts_table
 from schemas.errors import InvalidArgumentError
 
 SQL_NAME: Final = "counterfactual_estimate"
@@ -130,14 +131,15 @@ SqlCandidate = SqlOrder | SqlBoost
 """What the SQL path estimates: a sort key, or a boost config replayed with its counts."""
 
 
-def statement(order: SqlCandidate, materialize: bool = False) -> str:
+def statement(order: SqlCandidate, counts: str | None = None) -> str:
     """counterfactual_estimate.sql with the candidate's key in place of the logged order
-    (and, for a boost, the counts joined in: see SqlBoost.fill)."""
+    (and, for a boost, the counts joined in, read from the table `counts` when given: see
+    SqlBoost.fill)."""
     text = sql_text(SQL_NAME)
     if _ORDER_KEY not in text:  # pragma: no cover - a broken shipped file
         raise RuntimeError(f"{SQL_NAME}.sql lost its order-key marker")
     text = text.replace(_ORDER_KEY, f"({order.key})")
-    return order.fill(text, materialize) if isinstance(order, SqlBoost) else text
+    return order.fill(text, counts) if isinstance(order, SqlBoost) else text
 
 
 def estimate_in_sql(
@@ -154,8 +156,10 @@ def estimate_in_sql(
     materialize: bool | None = None,
 ) -> SqlEstimate:
     """IPS, SNIPS and DR of `order` and of its difference from the logged policy, with 95 %
-    delta-method intervals and support, from one ClickHouse statement. `materialize`: compute
-    a boost's counts once (default: on chDB, whose ClickHouse has materialized CTEs)."""
+    delta-method intervals and support, from one ClickHouse statement. For a boost,
+    `materialize` writes its counts to a scratch table first, so the statement's two passes
+    read them instead of computing them twice (`counts_table`): None (default) = when the user
+    may create tables, True = always (an error otherwise), False = never."""
     if metric not in SQL_METRICS:
         raise InvalidArgumentError(
             f"metric: one of {', '.join(SQL_METRICS)} on the SQL path, got {metric!r} "
@@ -174,18 +178,18 @@ def estimate_in_sql(
         prior_strength=prior_strength,
         support_ratio=support_ratio,
     )
-    settings = ["final = 1"] if runner.dedupe else []
-    if materialize is None:
-        materialize = runner.backend.kind == "chdb"
-    materialize = materialize and isinstance(order, SqlBoost)
-    if isinstance(order, SqlBoost):
-        params |= order.params(runner, date_range, retriever, k)
-    if materialize:
-        settings.append(MATERIALIZE_SETTING)
-    sql = statement(order, materialize)
-    if settings:
-        sql = f"{sql.rstrip()}\nSETTINGS {', '.join(settings)}"
-    (row,) = runner.backend.query(sql, params)
+    settings = "\nSETTINGS final = 1" if runner.dedupe else ""
+    if not isinstance(order, SqlBoost):
+        (row,) = runner.backend.query(statement(order).rstrip() + settings, params)
+        return from_sums(order.name, metric, row)
+    params |= order.params(runner, date_range, retriever, k)
+    scratch = (
+        counts_table(runner.backend, params, required=materialize is True, settings=settings)
+        if materialize is not False
+        else contextlib.nullcontext(None)
+    )
+    with scratch as counts:
+        (row,) = runner.backend.query(statement(order, counts).rstrip() + settings, params)
     return from_sums(order.name, metric, row)
 
 

@@ -4,7 +4,8 @@ On the numpy path a boost candidate reads every interaction of the range into a 
 and every logged list into arrays, minutes on 10M events. Here the counts of each shown
 document at its search's time come from counterfactual_boost_counts.sql (per document, its
 interactions and two probes per shown cell sorted once, the running sum read at the probes;
-one row per search), joined into counterfactual_estimate.sql at its `boost` markers, and
+one row per search; written once to a scratch table, as the estimate reads its searches
+twice), joined into counterfactual_estimate.sql at its `boost` markers, and
 the candidate is a sort key over them: the boosted score of `BoostCandidate` (rank-derived
 score 1 - pos / len, or the logged `metadata.scores`, times the saturating multiplier),
 highest first, ties in shown order. Same counts, same scores, same order as
@@ -14,25 +15,29 @@ test_counterfactual_pushdown.py compares the two), so the same estimates.
 
 from __future__ import annotations
 
+import contextlib
+import re
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
 from interaction_pipeline.analytics import DateRange, QueryRunner, sql_text
 from interaction_pipeline.counterfactual._counts import HOUR_MS
+from schemas.errors import BackendError
 from schemas.interaction_types import TypeRegistry
+from sinks import ClickHouseBackend
 from stream_processors import BoostConfig
 
 COUNTS_SQL: Final = "counterfactual_boost_counts"
 _CTE: Final = "/* boost counts */"
 _COLUMNS: Final = "/* boost columns */"
 _JOIN: Final = "/* boost join */"
-MATERIALIZE_SETTING: Final = "enable_materialized_cte = 1"
-"""The estimate reads its searches twice (pair statistics, then per-search terms), so an
-inlined counts CTE is computed twice; `AS MATERIALIZED` with this setting is meant to compute
-it once on chDB (ClickHouse 26), a server without the setting inlines it. Measured on 10M
-events it does not: the counts are computed twice either way (docs/counterfactual.md)."""
-
+SCRATCH_PREFIX: Final = "_scratch_boost_counts_"
+"""Name prefix of the table `counts_table` writes the counts to (a uuid follows), dropped
+after the estimate."""
+_NOT_ALLOWED: Final = re.compile(r"READONLY|ACCESS_DENIED|Not enough privileges", re.IGNORECASE)
 _SCORE: Final = (
     "if(pos < length(scores) AND isFinite(scores[pos + 1]), scores[pos + 1], 1 - pos / len)"
 )
@@ -58,14 +63,18 @@ class SqlBoost:
     def key(self) -> str:
         return BOOST_KEY
 
-    def fill(self, statement: str, materialize: bool = False) -> str:
-        """counterfactual_estimate.sql with the counts as a CTE (computed once when
-        `materialize`, which needs MATERIALIZE_SETTING), joined per search, and the columns
-        the key reads."""
+    def fill(self, statement: str, counts_table: str | None = None) -> str:
+        """counterfactual_estimate.sql with the counts joined per search and the columns the
+        key reads: the counts read from `counts_table` (see `counts_table`), or, without one,
+        computed inline as a CTE (then once per pass of the estimate: twice the work)."""
         if any(m not in statement for m in (_CTE, _COLUMNS, _JOIN)):  # pragma: no cover
             raise RuntimeError("counterfactual_estimate.sql lost its boost markers")
-        keyword = "MATERIALIZED " if materialize else ""
-        cte = f"boost_counts AS {keyword}\n    (\n{sql_text(COUNTS_SQL)}\n    ),"
+        source = (
+            f"SELECT count_key, counts FROM {counts_table}"
+            if counts_table
+            else sql_text(COUNTS_SQL)
+        )
+        cte = f"boost_counts AS\n    (\n{source}\n    ),"
         columns = (
             ", arrayResize(bc.counts, len, 0.) AS counts, "
             "JSONExtract(s.metadata, 'scores', 'Array(Float64)') AS scores"
@@ -95,3 +104,33 @@ class SqlBoost:
             "boost_multiplier": float(self.config.boost_multiplier),
             "boost_half_saturation": float(self.config.half_saturation),
         }
+
+
+@contextlib.contextmanager
+def counts_table(
+    backend: ClickHouseBackend,
+    params: dict[str, Any],
+    *,
+    required: bool = False,
+    settings: str = "",
+) -> Iterator[str | None]:
+    """The counts of counterfactual_boost_counts.sql written once to a scratch table (Log
+    engine: on disk, so a chDB backend that reopens its folder between calls still finds
+    it), its name yielded and the table dropped afterwards. The estimate reads its searches
+    in two passes; without the table each pass computes the counts again (on 10M events
+    16 s CPU each). Yields None, and the caller computes them inline, when the user may not
+    create tables (a read-only server user), unless `required`. `settings`: a SETTINGS
+    clause for the SELECT (the runner's `final = 1`)."""
+    name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex}"
+    try:
+        select = sql_text(COUNTS_SQL).rstrip() + settings
+        backend.command(f"CREATE TABLE {name} ENGINE = Log AS\n{select}", params)
+    except BackendError as exc:
+        if required or not _NOT_ALLOWED.search(str(exc)):
+            raise
+        yield None
+        return
+    try:
+        yield name
+    finally:
+        backend.command(f"DROP TABLE IF EXISTS {name}")

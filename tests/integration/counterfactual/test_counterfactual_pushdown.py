@@ -26,6 +26,7 @@ from interaction_pipeline.counterfactual import (
     md5_folds,
 )
 from interaction_pipeline.counterfactual._candidates import order_by_scores
+from interaction_pipeline.counterfactual._sql_boost import SCRATCH_PREFIX
 from producers.simulator import SimulationConfig, Simulator
 from schemas.errors import InvalidArgumentError
 from stream_processors import BoostConfig
@@ -136,6 +137,11 @@ def test_boost_on_the_sql_path_equals_the_numpy_replay(
     got = estimate_in_sql(
         evaluation.runner, RANGE, SqlBoost(config), theta, k=K, materialize=materialize
     )
+    scratch = evaluation.runner.backend.query(
+        "SELECT count() AS n FROM system.tables WHERE startsWith(name, {p:String})",
+        {"p": SCRATCH_PREFIX},
+    )
+    assert scratch == [{"n": 0}]  # the counts table, when written, is dropped
 
     assert got.searches == logs.n
     assert got.changed_share == pytest.approx(policy.changed_share, rel=1e-9)
