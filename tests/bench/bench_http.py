@@ -6,7 +6,8 @@ Assumes the local stack is up (`make stack-up`). Starts `interactions serve` as 
 on a free loopback port with topics of its own (so the service and the client do not share a
 GIL), and compares with the baseline: the same events sent straight through the SDK's bulk
 path (`InteractionProducer.send_many`, which validates and waits for Kafka's acknowledgement
-just as the HTTP service does). Targets: HTTP >= 0.5 x SDK with 1,000-event batches; p99 per
+just as the HTTP service does). Targets: HTTP >= 0.6 x SDK with 100-event batches (issue 20;
+the collector issue's was >= 0.5 x with 1,000-event batches); p99 per
 100-event batch < 50 ms at 5,000 events/s. The throughput runs alternate SDK and HTTP for
 `--rounds` rounds; the figures are medians, with each round's kept. The last line is the
 figures as JSON.
@@ -282,7 +283,10 @@ def main() -> None:
         f"SDK send_many at the same pace: p99 {figures['sdk_p99_ms_batch_100_at_rate']:.1f} ms "
         f"(p50 {figures['sdk_p50_ms_batch_100_at_rate']:.1f} ms)"
     )
-    print("target: HTTP >= 0.5 x SDK with 1,000-event batches")
+    print(
+        "targets: HTTP >= 0.6 x SDK with 100-event batches (issue 20; the collector issue's "
+        "was >= 0.5 x with 1,000-event batches)"
+    )
     rounded: dict[str, Any] = {k: round(v, 3) for k, v in figures.items()}
     rounded["rounds"] = args.rounds
     rounded.update({f"{k}_rounds": [round(v, 3) for v in vs] for k, vs in runs.items()})
