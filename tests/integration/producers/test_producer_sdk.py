@@ -95,6 +95,18 @@ def test_failed_delivery_is_never_silent(unique_settings: Settings) -> None:
     assert len(producer) == 0
 
 
+def test_failed_delivery_without_a_callback_is_never_silent(unique_settings: Settings) -> None:
+    # send() without on_delivery: the producer-wide report must still keep each failure.
+    unreachable = unique_settings.replace(**{"kafka_bootstrap_servers": "127.0.0.1:9"})
+    producer = InteractionProducer(unreachable, config={"message.timeout.ms": 1500})
+    sent = [producer.send(_event(i)) for i in range(3)]
+    with pytest.raises(DeliveryError) as caught:
+        producer.flush(timeout=10)
+    assert sorted(str(f.event_id) for f in caught.value.failures) == sorted(
+        str(e.event_id) for e in sent
+    )
+
+
 def test_produce_cli_reports_bad_lines_and_delivers_good_ones(
     unique_settings: Settings, tmp_path: Path
 ) -> None:
