@@ -15,11 +15,12 @@ folder of its own, and removes them afterwards.
    of the block on insert). For comparison with earlier figures, also the same bulk insert
    with ClickHouse's default (folding on insert). Sink runs (each with a fresh consumer
    group) and baseline inserts alternate `--repeat` times, since the machine's load drifts;
-   figures are medians. Targets: sink >= 0.5 x baseline and >= 50,000 rows/s. The default
-   600,000 events make 12 batches of 50,000: the sink's pipeline (decode the next batch
-   while inserting this one) then runs at its steady rate, as a running sink does; with 4
-   batches the first decode and the last insert, which nothing overlaps, weigh a quarter
-   (200,000 events measured 0.48-0.52 x where 600,000 measured 0.53-0.61 x).
+   figures are medians. Targets: sink >= 0.6 x baseline (issue 20; the sink issue asked
+   0.5) and >= 50,000 rows/s. The default 600,000 events make 12 batches of 50,000: the
+   sink's pipeline (decode the next batch while inserting this one) then runs at its steady
+   rate, as a running sink does; with 4 batches the first decode and the last insert, which
+   nothing overlaps, weigh a quarter (200,000 events measured 0.48-0.52 x where 600,000
+   measured 0.53-0.61 x).
    `--tombstones N`: every round also runs the sink with N forgotten users' tombstones
    (user ids no bench event carries, so every row is still stored: what is measured is the
    check every batch pays), served from memory as the sink's cached view is;
@@ -260,6 +261,7 @@ SELECT
     [arrayElement(['click', 'purchase', 'skip', 'long_view', 'add_to_cart'], number % 5 + 1)],
     toUInt16(number % 20),
     concat('user_', toString(cityHash64(number, 2) % 1000000)),
+    NULL,
     concat('sess_', toString(intDiv(number, 7))),
     'ret_1',
     concat('q', toString(intDiv(number, 10))),
@@ -363,7 +365,7 @@ def main() -> None:
         )
         print(
             f"ratio            : {throughput['ratio']:.2f} (per round: {throughput['ratio_runs']}; "
-            "target >= 0.5; and >= 50,000 rows/s)"
+            "target >= 0.6 (issue 20; the sink issue asked >= 0.5); and >= 50,000 rows/s)"
         )
         print(
             f"(baseline folding on insert, ClickHouse's default: "
