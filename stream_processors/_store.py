@@ -192,8 +192,7 @@ class PopularityStore:
     async def run_scripts(self, plan: Plan) -> tuple[ApplyResult, SharedSetWrites]:
         """Step 1: counts, watermarks and history; returns what step 2 must write."""
         self._start()
-        groups = list(plan.features.values())
-        calls = self._apply_calls(plan.now_ms, groups)
+        calls, groups = self._apply_calls(plan.now_ms, list(plan.features.values()))
         applies = len(calls)
         calls += self._history_calls(plan)
         replies = await self._run(calls)
@@ -219,11 +218,14 @@ class PopularityStore:
 
     def _apply_calls(
         self, now: int, groups: list[FeatureEvents]
-    ) -> list[tuple[Script, list[str], list[Any]]]:
-        """apply.lua calls for these groups; their replies come back in this order."""
+    ) -> tuple[list[tuple[Script, list[str], list[Any]]], list[FeatureEvents]]:
+        """apply.lua calls for these groups, and the groups in the order of the calls'
+        replies: on a cluster a call holds one slot's groups, so that order is not the
+        batch's (two groups of one feature share a slot and keep their batch order)."""
         keys = [self._keys.feature_keys(g.feature_id) for g in groups]
         params = self._apply_params(now)
         calls: list[tuple[Script, list[str], list[Any]]] = []
+        replied: list[FeatureEvents] = []
         for members in call_groups(
             [k[0] for k in keys],
             [len(g.events) for g in groups],
@@ -236,6 +238,7 @@ class PopularityStore:
             args: list[Any] = [params, ""]
             for i in members:
                 group = groups[i]
+                replied.append(group)
                 field = offset_field(group.topic, group.partition)
                 at = fields.setdefault(field, len(fields) + 1)
                 call_keys += keys[i]
@@ -243,7 +246,7 @@ class PopularityStore:
                 args.append(_feature_arg(full, at, group.events))
             args[1] = " ".join(fields)
             calls.append((self._scripts.apply, call_keys, args))
-        return calls
+        return calls, replied
 
     def _history_calls(self, plan: Plan) -> list[tuple[Script, list[str], list[Any]]]:
         cutoff = plan.now_ms - self._history_ms

@@ -1,8 +1,11 @@
 """Worker throughput on the clustered stack: one worker, two workers, one worker without
 WAIT, and one worker on the single-node stack, measured in the same run for comparison.
 
-    interactions stack up --cluster      # and `interactions stack up` for the comparison
+    interactions stack up                # the single-node stack, for the comparison
     python tests/bench/bench_cluster.py [--events 60000] [--partitions 8]
+
+The clustered stack (`interactions stack up --cluster`) is used when running, else started
+for the run and stopped after it.
 
 Each case prefills its own topic (replication factor 3 on the cluster) with the same events,
 then starts the workers (their own group and Redis prefix) and reads their
@@ -164,6 +167,23 @@ def main() -> None:
     load_before = list(os.getloadavg())
     base = Settings()
     layout = cluster.ClusterLayout.from_settings(base)
+    running = all(cluster.kafka_pid(layout, n) for n in range(layout.kafka_brokers))
+    if not running:  # `make bench` starts only the single-node stack
+        say("starting the clustered stack (stopped again at the end)")
+        cluster.up(base, layout)
+    try:
+        run_cases(args, base, layout, load_before)
+    finally:
+        if not running:
+            cluster.down(layout)
+
+
+def run_cases(
+    args: argparse.Namespace,
+    base: Settings,
+    layout: cluster.ClusterLayout,
+    load_before: list[float],
+) -> None:
     clustered = layout.settings(base).replace(redis={"wait_replicas": 1})
     stream = events(args.events)
     no_wait = {"REDIS_WAIT_REPLICAS": "0"}  # what the WAIT per write pipeline costs
