@@ -16,7 +16,7 @@ test_counterfactual_pushdown.py compares the two), so the same estimates.
 from __future__ import annotations
 
 import contextlib
-import re
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ _JOIN: Final = "/* boost join */"
 SCRATCH_PREFIX: Final = "_scratch_boost_counts_"
 """Name prefix of the table `counts_table` writes the counts to (a uuid follows), dropped
 after the estimate."""
-_NOT_ALLOWED: Final = re.compile(r"READONLY|ACCESS_DENIED|Not enough privileges", re.IGNORECASE)
+log = logging.getLogger(__name__)
 _SCORE: Final = (
     "if(pos < length(scores) AND isFinite(scores[pos + 1]), scores[pos + 1], 1 - pos / len)"
 )
@@ -118,16 +118,19 @@ def counts_table(
     engine: on disk, so a chDB backend that reopens its folder between calls still finds
     it), its name yielded and the table dropped afterwards. The estimate reads its searches
     in two passes; without the table each pass computes the counts again (on 10M events
-    16 s CPU each). Yields None, and the caller computes them inline, when the user may not
-    create tables (a read-only server user), unless `required`. `settings`: a SETTINGS
-    clause for the SELECT (the runner's `final = 1`)."""
+    16 s CPU each). When the table cannot be written (a read-only server user, a full disk)
+    it logs why and yields None, and the caller computes the counts inline; with `required`
+    it raises instead. `settings`: a SETTINGS clause for the SELECT (`final = 1`)."""
     name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex}"
     try:
         select = sql_text(COUNTS_SQL).rstrip() + settings
         backend.command(f"CREATE TABLE {name} ENGINE = Log AS\n{select}", params)
     except BackendError as exc:
-        if required or not _NOT_ALLOWED.search(str(exc)):
+        if required:
             raise
+        log.warning("boost counts computed inline, twice (no scratch table: %s)", exc)
+        with contextlib.suppress(BackendError):  # a partly created table
+            backend.command(f"DROP TABLE IF EXISTS {name}")
         yield None
         return
     try:
