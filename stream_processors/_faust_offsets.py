@@ -21,6 +21,9 @@ reading Faust's stream code while looking for the first; no run has shown it yet
    processing it, but acks it "so that lag does not grow". An acked offset can be committed,
    and the next owner starts after it. `ack` here refuses such acks: the stream marks every
    event it hands to the agent as `tracked` first, so an untracked event was not processed.
+   This is the pure-Python stream iterator's behaviour (`NO_CYTHON=1`, or no compiled
+   extension); Faust's Cython iterator neither acks a skipped event nor calls
+   `Consumer.ack` (docs/testing.md, "Mutation checks").
 """
 
 from __future__ import annotations
