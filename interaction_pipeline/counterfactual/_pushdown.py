@@ -158,8 +158,9 @@ def estimate_in_sql(
     """IPS, SNIPS and DR of `order` and of its difference from the logged policy, with 95 %
     delta-method intervals and support, from one ClickHouse statement. For a boost,
     `materialize` writes its counts to a scratch table first, so the statement's two passes
-    read them instead of computing them twice (`counts_table`): None (default) = when the user
-    may create tables, True = always (an error otherwise), False = never."""
+    read them instead of computing them twice (`counts_table`): None (default) = try, and
+    compute them inline with a warning when the table cannot be written; True = always (an
+    error otherwise); False = never."""
     if metric not in SQL_METRICS:
         raise InvalidArgumentError(
             f"metric: one of {', '.join(SQL_METRICS)} on the SQL path, got {metric!r} "

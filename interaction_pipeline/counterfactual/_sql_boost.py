@@ -63,17 +63,13 @@ class SqlBoost:
     def key(self) -> str:
         return BOOST_KEY
 
-    def fill(self, statement: str, counts_table: str | None = None) -> str:
+    def fill(self, statement: str, table: str | None = None) -> str:
         """counterfactual_estimate.sql with the counts joined per search and the columns the
-        key reads: the counts read from `counts_table` (see `counts_table`), or, without one,
+        key reads: the counts read from `table` (written by `counts_table`), or, without one,
         computed inline as a CTE (then once per pass of the estimate: twice the work)."""
         if any(m not in statement for m in (_CTE, _COLUMNS, _JOIN)):  # pragma: no cover
             raise RuntimeError("counterfactual_estimate.sql lost its boost markers")
-        source = (
-            f"SELECT count_key, counts FROM {counts_table}"
-            if counts_table
-            else sql_text(COUNTS_SQL)
-        )
+        source = f"SELECT count_key, counts FROM {table}" if table else sql_text(COUNTS_SQL)
         cte = f"boost_counts AS\n    (\n{source}\n    ),"
         columns = (
             ", arrayResize(bc.counts, len, 0.) AS counts, "
