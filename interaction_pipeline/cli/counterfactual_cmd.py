@@ -106,8 +106,8 @@ def counterfactual(
         typer.Option(
             "--sql",
             help="Estimate boost: candidates inside ClickHouse, as order: ones are (the counts "
-            "of each search's time by ASOF JOIN; faster on millions of searches; the gate's "
-            "metric only, against the logged policy).",
+            "of each search's time computed once in SQL; faster on millions of searches; the "
+            "gate's metric only, against the logged policy).",
         ),
     ] = False,
     as_json: JsonOption = False,
